@@ -1,0 +1,105 @@
+import { z } from "zod";
+
+/**
+ * The shape of APPS_CONFIG: every app this deployment serves, with its keys and store credentials.
+ * Documented field by field in README "Configuration"; keep the two in step.
+ */
+
+const secret = (what: string) =>
+	z.string({ error: `${what} is required` }).min(16, { error: `${what} must be at least 16 characters` });
+
+const pkcs8Pem = (what: string) =>
+	z
+		.string({ error: `${what} is required` })
+		.regex(/-----BEGIN PRIVATE KEY-----[\s\S]+-----END PRIVATE KEY-----/, {
+			error: `${what} must be a PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----"); newlines may be written as \\n`,
+		});
+
+export const GoogleServiceAccountSchema = z.object({
+	client_email: z.email({ error: "client_email must be the service account's e-mail address" }),
+	private_key: pkcs8Pem("private_key"),
+	private_key_id: z.string().optional(),
+	token_uri: z.url({ protocol: /^https?$/, error: "token_uri must be an http(s) URL" }),
+});
+
+export const GoogleAppSchema = z.object({
+	packageName: z.string().regex(/^[A-Za-z][\w]*(\.[A-Za-z][\w]*)+$/, { error: "packageName must look like com.example.app" }),
+	serviceAccount: GoogleServiceAccountSchema,
+});
+
+export const AppleAppSchema = z.object({
+	bundleId: z.string().min(1, { error: "bundleId is required" }),
+	/** Apple's numeric app id; required because Production payloads are checked against it. */
+	appAppleId: z.number().int().positive({ error: "appAppleId must be the app's numeric Apple ID" }),
+	/** App Store Server API key (App Store Connect → Users and Access → Integrations → In-App Purchase). */
+	api: z
+		.object({
+			issuerId: z.string().min(1),
+			keyId: z.string().min(1),
+			privateKey: pkcs8Pem("privateKey"),
+		})
+		.optional(),
+	/** App-specific shared secret for verifyReceipt; only for apps without API credentials. */
+	sharedSecret: secret("sharedSecret").optional(),
+	/** Accept Xcode- and LocalTesting-signed data (no chain): development builds only. */
+	allowLocalTesting: z.boolean().default(false),
+	/** Ask the App Store Server API about every signed transaction, to catch refunds made after signing. */
+	refreshSignedTransactions: z.boolean().default(false),
+	/** The app sets appAccountToken to a UUID derived from its user id; refuse transactions bound to another user. */
+	appAccountTokenIsUserUuid: z.boolean().default(false),
+});
+
+export const ProductKindSchema = z.enum(["consumable", "non_consumable", "subscription"]);
+
+export const AppSchema = z.object({
+	id: z.union([z.string().min(1), z.number().int().transform(String)]),
+	/** Bearer keys for the server API (/v1/...). Several, so keys can be rotated without downtime. */
+	apiKeys: z.array(secret("each API key")).min(1, { error: "apiKeys needs at least one key" }),
+	/** When set, /verify requires one of these as ?key= or the X-Verify-Key header. */
+	verifyKeys: z.array(secret("each verify key")).optional(),
+	/** Whether Sandbox (Apple) and test (Google license tester) purchases grant access. Explicit on purpose. */
+	acceptSandbox: z.boolean({ error: "acceptSandbox must be true or false (see README: Sandbox policy)" }),
+	/** Optional catalogue: product id → kind. Decides consumable vs non-consumable where the store does not say. */
+	products: z.record(z.string(), ProductKindSchema).default({}),
+	google: GoogleAppSchema.optional(),
+	apple: AppleAppSchema.optional(),
+});
+
+const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).transform((u) => u.replace(/\/+$/, ""));
+
+export const EndpointsSchema = z.object({
+	googlePlay: httpUrl.default("https://androidpublisher.googleapis.com"),
+	appleProduction: httpUrl.default("https://api.storekit.apple.com"),
+	appleSandbox: httpUrl.default("https://api.storekit-sandbox.apple.com"),
+	appleReceiptProduction: httpUrl.default("https://buy.itunes.apple.com/verifyReceipt"),
+	appleReceiptSandbox: httpUrl.default("https://sandbox.itunes.apple.com/verifyReceipt"),
+});
+
+export const ConfigSchema = z
+	.object({
+		apps: z.array(AppSchema).min(1, { error: "apps needs at least one app" }),
+		endpoints: EndpointsSchema.default(EndpointsSchema.parse({})),
+		/** Milliseconds to wait for a store before answering "unreachable". */
+		storeTimeoutMs: z.number().int().min(100).max(60_000).default(10_000),
+		/** Base64 DER roots trusted for Apple signed data. Default: Apple Root CA - G3 only. */
+		appleRootCertificates: z.array(z.string().min(100)).optional(),
+	})
+	.superRefine((config, ctx) => {
+		const ids = new Set<string>();
+		const keys = new Set<string>();
+		config.apps.forEach((app, i) => {
+			if (ids.has(app.id)) ctx.addIssue({ code: "custom", path: ["apps", i, "id"], message: `duplicate app id "${app.id}"` });
+			ids.add(app.id);
+			app.apiKeys.forEach((key, k) => {
+				if (keys.has(key)) ctx.addIssue({ code: "custom", path: ["apps", i, "apiKeys", k], message: "this API key is used twice; each key must name one app" });
+				keys.add(key);
+			});
+		});
+	});
+
+export type Config = z.output<typeof ConfigSchema>;
+export type AppConfig = Config["apps"][number];
+export type GoogleAppConfig = z.output<typeof GoogleAppSchema>;
+export type GoogleServiceAccount = z.output<typeof GoogleServiceAccountSchema>;
+export type AppleAppConfig = z.output<typeof AppleAppSchema>;
+export type Endpoints = Config["endpoints"];

@@ -1,0 +1,121 @@
+/**
+ * One set of apps, credentials and emulator registrations, generated fresh for each test run and each
+ * `npm run dev`. The service gets APPS_CONFIG (private keys); the emulator gets EMULATOR_CONFIG (the
+ * matching public keys), exactly as the real stores know only your public keys.
+ */
+import { generateRsaKeyPair } from "./keys.ts";
+
+export interface FixtureOptions {
+	/** Where the store emulator answers, e.g. http://127.0.0.1:8788 or http://store-emulator.test */
+	emulatorUrl: string;
+	/** Timeout the service allows the stores, in ms. */
+	storeTimeoutMs?: number;
+	/** Tests add apps of their own (token cache, keyed /verify); `npm run dev` has just the sample. */
+	includeTestApps?: boolean;
+}
+
+export const SAMPLE_APP = {
+	id: "1234",
+	packageName: "com.example.iapedge",
+	apiKey: "sample-api-key-0123456789abcdef",
+	clientEmail: "iap-verifier@iap-edge-sample.iam.gserviceaccount.com",
+} as const;
+
+export const TEST_APPS = {
+	sandbox: { id: "sandbox-app", packageName: "com.example.sandbox", apiKey: "sandbox-api-key-0123456789abcdef" },
+	keyed: {
+		id: "keyed-app",
+		packageName: "com.example.keyed",
+		apiKey: "keyed-api-key-0123456789abcdef00",
+		verifyKey: "keyed-verify-key-0123456789abcdef",
+	},
+	tokenCache: {
+		id: "token-cache-app",
+		packageName: "com.example.tokencache",
+		apiKey: "token-cache-api-key-0123456789ab",
+		clientEmail: "token-cache@iap-edge-test.iam.gserviceaccount.com",
+	},
+} as const;
+
+export interface Fixtures {
+	appsConfig: Record<string, unknown>;
+	emulatorConfig: Record<string, unknown>;
+}
+
+export async function createFixtures(options: FixtureOptions): Promise<Fixtures> {
+	const base = options.emulatorUrl.replace(/\/+$/, "");
+	const tokenUri = `${base}/google/token`;
+	const sampleKey = await generateRsaKeyPair();
+	const tokenCacheKey = await generateRsaKeyPair();
+
+	const serviceAccount = (clientEmail: string, privateKeyPem: string) => ({
+		type: "service_account",
+		client_email: clientEmail,
+		private_key: privateKeyPem,
+		private_key_id: crypto.randomUUID().replaceAll("-", ""),
+		token_uri: tokenUri,
+	});
+	const products = { coins_100: "consumable", premium_lifetime: "non_consumable", premium_monthly: "subscription" };
+
+	const apps: Record<string, unknown>[] = [
+		{
+			id: SAMPLE_APP.id,
+			apiKeys: [SAMPLE_APP.apiKey],
+			acceptSandbox: false,
+			products,
+			google: { packageName: SAMPLE_APP.packageName, serviceAccount: serviceAccount(SAMPLE_APP.clientEmail, sampleKey.privateKeyPem) },
+		},
+	];
+	const serviceAccounts = [
+		{
+			client_email: SAMPLE_APP.clientEmail,
+			public_key: sampleKey.publicKeyPem,
+			packages: [SAMPLE_APP.packageName, TEST_APPS.sandbox.packageName, TEST_APPS.keyed.packageName],
+		},
+	];
+
+	if (options.includeTestApps) {
+		const sampleAccount = serviceAccount(SAMPLE_APP.clientEmail, sampleKey.privateKeyPem);
+		apps.push(
+			{
+				id: TEST_APPS.sandbox.id,
+				apiKeys: [TEST_APPS.sandbox.apiKey],
+				acceptSandbox: true,
+				products,
+				google: { packageName: TEST_APPS.sandbox.packageName, serviceAccount: sampleAccount },
+			},
+			{
+				id: TEST_APPS.keyed.id,
+				apiKeys: [TEST_APPS.keyed.apiKey],
+				verifyKeys: [TEST_APPS.keyed.verifyKey],
+				acceptSandbox: false,
+				products,
+				google: { packageName: TEST_APPS.keyed.packageName, serviceAccount: sampleAccount },
+			},
+			{
+				id: TEST_APPS.tokenCache.id,
+				apiKeys: [TEST_APPS.tokenCache.apiKey],
+				acceptSandbox: false,
+				products,
+				google: {
+					packageName: TEST_APPS.tokenCache.packageName,
+					serviceAccount: serviceAccount(TEST_APPS.tokenCache.clientEmail, tokenCacheKey.privateKeyPem),
+				},
+			},
+		);
+		serviceAccounts.push({
+			client_email: TEST_APPS.tokenCache.clientEmail,
+			public_key: tokenCacheKey.publicKeyPem,
+			packages: [TEST_APPS.tokenCache.packageName],
+		});
+	}
+
+	return {
+		appsConfig: {
+			apps,
+			endpoints: { googlePlay: `${base}/google` },
+			storeTimeoutMs: options.storeTimeoutMs ?? 10_000,
+		},
+		emulatorConfig: { google: { serviceAccounts } },
+	};
+}

@@ -1,0 +1,57 @@
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { build } from "esbuild";
+import { defineConfig } from "vitest/config";
+import { createFixtures } from "./test/support/fixtures.ts";
+
+/** The emulator's address as the service sees it in tests: every outbound request is routed to it. */
+const EMULATOR_URL = "http://store-emulator.test";
+const EMULATOR_BUNDLE = ".tmp/store-emulator.js";
+
+export default defineConfig(async () => {
+	const [migrations, fixtures] = await Promise.all([
+		readD1Migrations("./migrations"),
+		createFixtures({ emulatorUrl: EMULATOR_URL, storeTimeoutMs: 1_500, includeTestApps: true }),
+		// Auxiliary workers are plain JavaScript to Miniflare: bundle the emulator once per run.
+		build({
+			entryPoints: ["test/emulator/src/index.ts"],
+			bundle: true,
+			format: "esm",
+			platform: "neutral",
+			target: "es2023",
+			outfile: EMULATOR_BUNDLE,
+			logLevel: "warning",
+		}),
+	]);
+
+	return {
+		plugins: [
+			cloudflareTest({
+				wrangler: { configPath: "./wrangler.toml" },
+				miniflare: {
+					bindings: {
+						APPS_CONFIG: JSON.stringify(fixtures.appsConfig),
+						TEST_MIGRATIONS: migrations,
+						TEST_EMULATOR_URL: EMULATOR_URL,
+					},
+					// No request leaves a test unannounced: the service's fetches all reach the emulator, which
+					// refuses hosts that are not its own.
+					outboundService: "store-emulator",
+					workers: [
+						{
+							name: "store-emulator",
+							modules: true,
+							scriptPath: EMULATOR_BUNDLE,
+							compatibilityDate: "2026-11-01",
+							bindings: { EMULATOR_CONFIG: JSON.stringify(fixtures.emulatorConfig) },
+						},
+					],
+				},
+			}),
+		],
+		test: {
+			include: ["test/**/*.test.ts"],
+			setupFiles: ["./test/setup.ts"],
+			testTimeout: 30_000,
+		},
+	};
+});

@@ -46,6 +46,7 @@ export type RefusalCode =
 	| "canceled"
 	| "pending"
 	| "expired"
+	| "inactive"
 	| "refunded"
 	| "revoked"
 	| "sandbox_not_accepted"
@@ -82,7 +83,14 @@ export class StoreUnreachable extends Error {
 	}
 }
 
-/** A purchase is grantable only while it is in one of these states. */
-export function isEntitling(state: PurchaseState): boolean {
-	return state === "active" || state === "in_grace_period";
+/**
+ * Whether a purchase gives access now. A canceled subscription keeps access until it expires (the user
+ * turned renewal off); a canceled one-time purchase was voided and gives none.
+ */
+export function isEntitled(purchase: Pick<Purchase, "state" | "kind" | "expiresAt">, now = Date.now()): boolean {
+	if (purchase.kind === "subscription") {
+		const live = purchase.state === "active" || purchase.state === "in_grace_period" || purchase.state === "canceled";
+		return live && purchase.expiresAt !== null && purchase.expiresAt > now;
+	}
+	return purchase.state === "active" || purchase.state === "consumed";
 }

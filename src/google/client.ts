@@ -1,0 +1,113 @@
+import type { Endpoints, GoogleServiceAccount } from "../config/schema";
+import { StoreUnreachable } from "../purchase";
+import { readJson, retryAfterSeconds, storeFetch } from "../http/upstream";
+import { getAccessToken, invalidateAccessToken } from "./auth";
+import { GoogleErrorEnvelope, ProductPurchase, SubscriptionPurchaseV2 } from "./schemas";
+import type { z } from "zod";
+
+/**
+ * Google Play Developer API (androidpublisher v3) calls used for verification. Outages, timeouts, 5xx, 429
+ * and unreadable answers throw StoreUnreachable; Google's own "no" (400, 404, 410) throws GoogleRejected.
+ */
+
+/** Google answered, and the answer is that this token is not a valid purchase for this app and product. */
+export class GoogleRejected extends Error {
+	constructor(
+		readonly status: number,
+		readonly reason: string,
+		readonly raw: unknown,
+	) {
+		super(`Google answered ${status} (${reason})`);
+		this.name = "GoogleRejected";
+	}
+}
+
+export interface GooglePlayClientOptions {
+	packageName: string;
+	serviceAccount: GoogleServiceAccount;
+	endpoints: Endpoints;
+	timeoutMs: number;
+}
+
+export class GooglePlayClient {
+	constructor(private readonly options: GooglePlayClientOptions) {}
+
+	getProduct(productId: string, token: string) {
+		return this.#call("GET", `purchases/products/${enc(productId)}/tokens/${enc(token)}`, ProductPurchase);
+	}
+
+	getSubscription(token: string) {
+		return this.#call("GET", `purchases/subscriptionsv2/tokens/${enc(token)}`, SubscriptionPurchaseV2);
+	}
+
+	async acknowledgeProduct(productId: string, token: string): Promise<void> {
+		await this.#call("POST", `purchases/products/${enc(productId)}/tokens/${enc(token)}:acknowledge`, null);
+	}
+
+	async acknowledgeSubscription(productId: string, token: string): Promise<void> {
+		await this.#call("POST", `purchases/subscriptions/${enc(productId)}/tokens/${enc(token)}:acknowledge`, null);
+	}
+
+	async consumeProduct(productId: string, token: string): Promise<void> {
+		await this.#call("POST", `purchases/products/${enc(productId)}/tokens/${enc(token)}:consume`, null);
+	}
+
+	async #call<S extends z.ZodType>(method: "GET" | "POST", path: string, schema: S | null): Promise<{ value: z.infer<S>; raw: unknown }> {
+		const { packageName, serviceAccount, endpoints, timeoutMs } = this.options;
+		const url = `${endpoints.googlePlay}/androidpublisher/v3/applications/${enc(packageName)}/${path}`;
+		// One retry with a fresh token if Google says ours is no longer good (revoked, or expired early).
+		for (let attempt = 0; ; attempt++) {
+			const accessToken = await getAccessToken(serviceAccount, timeoutMs);
+			const response = await storeFetch(
+				"google_play",
+				url,
+				{
+					method,
+					headers: {
+						authorization: `Bearer ${accessToken}`,
+						accept: "application/json",
+						...(method === "POST" ? { "content-type": "application/json" } : {}),
+					},
+					...(method === "POST" ? { body: "{}" } : {}),
+				},
+				timeoutMs,
+			);
+			if (response.status === 401 && attempt === 0) {
+				invalidateAccessToken(serviceAccount, accessToken);
+				await response.body?.cancel();
+				continue;
+			}
+			return this.#judge(response, schema);
+		}
+	}
+
+	async #judge<S extends z.ZodType>(response: Response, schema: S | null): Promise<{ value: z.infer<S>; raw: unknown }> {
+		if (response.ok) {
+			if (schema === null) {
+				await response.body?.cancel();
+				return { value: undefined as z.infer<S>, raw: null };
+			}
+			const raw = await readJson("google_play", response);
+			const parsed = schema.safeParse(raw);
+			if (!parsed.success) throw new StoreUnreachable("google_play", "Google answered a shape this service does not understand");
+			return { value: parsed.data, raw };
+		}
+		if (response.status === 429 || response.status >= 500) {
+			await response.body?.cancel();
+			throw new StoreUnreachable("google_play", `Google answered ${response.status}`, { retryAfterSeconds: retryAfterSeconds(response) });
+		}
+		const raw = await response.json().catch(() => null);
+		const envelope = GoogleErrorEnvelope.safeParse(raw);
+		const reason = envelope.success ? (envelope.data.error.errors?.[0]?.reason ?? envelope.data.error.status ?? "unknown") : "unknown";
+		if (response.status === 400 || response.status === 404 || response.status === 410) {
+			throw new GoogleRejected(response.status, reason, raw);
+		}
+		// 401 after a fresh token, 403 (no Play Console access): the deployment's credentials are wrong. Not a
+		// verdict on the purchase, so never a "no" to the app.
+		throw new StoreUnreachable("google_play", `Google refused this deployment's credentials (${response.status} ${reason})`);
+	}
+}
+
+function enc(segment: string): string {
+	return encodeURIComponent(segment);
+}

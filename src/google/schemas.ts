@@ -1,0 +1,54 @@
+import { z } from "zod";
+
+/**
+ * The parts of Google's answers we act on. Anything else Google adds passes through untouched in `raw`;
+ * a change to these fields fails loudly as "store unreachable", never as a half-read "yes".
+ */
+
+/** purchases.products.get → ProductPurchase */
+export const ProductPurchase = z.looseObject({
+	purchaseTimeMillis: z.string().regex(/^\d+$/),
+	/** 0 purchased, 1 canceled, 2 pending */
+	purchaseState: z.number().int(),
+	/** 0 yet to be consumed, 1 consumed */
+	consumptionState: z.number().int().optional(),
+	orderId: z.string().optional(),
+	/** Set only for non-standard purchases: 0 test (license tester), 1 promo, 2 rewarded. */
+	purchaseType: z.number().int().optional(),
+	/** 0 yet to be acknowledged, 1 acknowledged */
+	acknowledgementState: z.number().int().optional(),
+	productId: z.string().optional(),
+	quantity: z.number().int().positive().optional(),
+	obfuscatedExternalAccountId: z.string().optional(),
+});
+export type ProductPurchase = z.infer<typeof ProductPurchase>;
+
+const LineItem = z.looseObject({
+	productId: z.string(),
+	expiryTime: z.string().optional(),
+	latestSuccessfulOrderId: z.string().optional(),
+	autoRenewingPlan: z.looseObject({ autoRenewEnabled: z.boolean().optional() }).optional(),
+});
+
+/** purchases.subscriptionsv2.get → SubscriptionPurchaseV2 */
+export const SubscriptionPurchaseV2 = z.looseObject({
+	startTime: z.string().optional(),
+	subscriptionState: z.string(),
+	latestOrderId: z.string().optional(),
+	linkedPurchaseToken: z.string().optional(),
+	acknowledgementState: z.string().optional(),
+	testPurchase: z.looseObject({}).optional(),
+	lineItems: z.array(LineItem).min(1),
+	externalAccountIdentifiers: z.looseObject({ obfuscatedExternalAccountId: z.string().optional() }).optional(),
+});
+export type SubscriptionPurchaseV2 = z.infer<typeof SubscriptionPurchaseV2>;
+
+/** Google's standard error envelope. */
+export const GoogleErrorEnvelope = z.object({
+	error: z.looseObject({
+		code: z.number().optional(),
+		message: z.string().optional(),
+		status: z.string().optional(),
+		errors: z.array(z.looseObject({ reason: z.string().optional() })).optional(),
+	}),
+});

@@ -1,0 +1,82 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { loadConfig } from "../config/load";
+import type { Config } from "../config/schema";
+import { StoreUnreachable } from "../purchase";
+import { ApiError, errorBody, statusFor } from "./errors";
+import { createLogger, type Logger } from "./log";
+
+export interface AppEnv {
+	Bindings: Env;
+	Variables: { requestId: string; log: Logger; config: Config };
+}
+
+/** Receipts are the largest thing anyone sends; a legacy receipt with years of renewals stays well below this. */
+export const MAX_BODY_BYTES = 512 * 1024;
+
+/**
+ * The one place that sets up request ids, JSON logs, the body limit, configuration and the error shape.
+ * Route groups are mounted on what this returns.
+ */
+export function createApp(): Hono<AppEnv> {
+	const app = new Hono<AppEnv>();
+
+	app.use("*", async (c, next) => {
+		const requestId = c.req.header("cf-ray") ?? crypto.randomUUID();
+		c.set("requestId", requestId);
+		c.set("log", createLogger(requestId));
+		const started = Date.now();
+		await next();
+		c.header("x-request-id", requestId);
+		c.get("log").info("request", { method: c.req.method, path: new URL(c.req.url).pathname, status: c.res.status, ms: Date.now() - started });
+	});
+
+	app.use(
+		"*",
+		bodyLimit({
+			maxSize: MAX_BODY_BYTES,
+			onError: () => {
+				throw new ApiError("payload_too_large", `the request body is larger than ${MAX_BODY_BYTES} bytes`);
+			},
+		}),
+	);
+
+	// Configuration is parsed once per isolate; a bad one answers every request (but /health) with the fields to fix.
+	app.use("*", async (c, next) => {
+		const loaded = loadConfig(c.env);
+		if (!loaded.ok) {
+			if (loaded.fresh) c.get("log").error("config_invalid", { problems: loaded.error.problems });
+			if (new URL(c.req.url).pathname === "/health") return next();
+			throw new ApiError("misconfigured", loaded.error.message);
+		}
+		c.set("config", loaded.config);
+		await next();
+	});
+
+	app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`, c.get("requestId")), 404));
+
+	app.onError((err, c) => {
+		const requestId = c.get("requestId") ?? crypto.randomUUID();
+		const log = c.get("log") ?? createLogger(requestId);
+		if (err instanceof ApiError) {
+			if (err.options.detail !== undefined || err.status >= 500) log.warn("api_error", { code: err.code, message: err.message, detail: err.options.detail });
+			if (err.options.retryAfter) c.header("retry-after", String(err.options.retryAfter));
+			return c.json({ ...errorBody(err.code, err.message, requestId, err.options.field), ...err.options.extra }, err.status);
+		}
+		if (err instanceof StoreUnreachable) {
+			log.warn("store_unreachable", { store: err.store, message: err.message, cause: err.options.cause });
+			c.header("retry-after", String(err.options.retryAfterSeconds ?? 30));
+			return c.json(errorBody("store_unreachable", `${err.store} could not be reached: ${err.message}; retry later`, requestId), 503);
+		}
+		if (err instanceof HTTPException) {
+			const status = err.status;
+			const code = status === 404 ? "not_found" : status === 405 ? "method_not_allowed" : status === 401 ? "unauthorized" : status === 413 ? "payload_too_large" : "invalid_request";
+			return c.json(errorBody(code, err.message || "bad request", requestId), statusFor(code));
+		}
+		log.error("unhandled_error", { error: err, stack: err instanceof Error ? err.stack : undefined });
+		return c.json(errorBody("internal", "internal error; it has been logged with this request id", requestId), 500);
+	});
+
+	return app;
+}

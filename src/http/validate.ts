@@ -1,0 +1,25 @@
+import type { Context } from "hono";
+import type { z } from "zod";
+import { ApiError } from "./errors";
+
+/**
+ * Parses a JSON body or query with zod. The first problem becomes a 400 naming the field, in the
+ * dotted form the caller wrote it (`purchaseDetails.productID`).
+ */
+export async function parseJsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S>> {
+	let body: unknown;
+	try {
+		body = await c.req.json();
+	} catch {
+		throw new ApiError("invalid_request", "the request body must be a JSON object");
+	}
+	return parseWith(schema, body, "body");
+}
+
+export function parseWith<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+	const result = schema.safeParse(value);
+	if (result.success) return result.data;
+	const issue = result.error.issues[0]!;
+	const field = issue.path.map(String).join(".");
+	throw new ApiError("invalid_request", field ? `${field}: ${issue.message}` : `${what}: ${issue.message}`, field ? { field } : {});
+}

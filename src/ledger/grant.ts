@@ -1,0 +1,40 @@
+import { ApiError } from "../http/errors";
+import { Refusal, type Purchase } from "../purchase";
+import { claimKey, type ClaimRecord } from "./claim";
+
+/**
+ * Turns a verified purchase into a grant for one user, through the transaction's claim. Throws Refusal when
+ * the purchase belongs to someone else, and ApiError(history_unavailable) when the claim holds but D1 could
+ * not record it yet: the caller must then answer "retry", never "no" (the claim will repair D1).
+ */
+
+export interface Grant {
+	purchase: Purchase;
+	seenBefore: boolean;
+	firstSeenAt: number;
+}
+
+export function claimStub(env: Env, store: string, transactionId: string) {
+	return env.CLAIMS.get(env.CLAIMS.idFromName(claimKey(store, transactionId)));
+}
+
+export async function grantPurchase(env: Env, purchase: Purchase, userId: string): Promise<Grant> {
+	const outcome = await claimStub(env, purchase.store, purchase.transactionId).claim(purchase, userId);
+	switch (outcome.status) {
+		case "owned_by_another_user":
+			throw new Refusal("owned_by_another_user", "this purchase was already claimed by another user");
+		case "product_mismatch":
+			throw new Refusal("product_mismatch", `this transaction was claimed for product ${outcome.claimedProductId}`);
+		case "granted":
+			if (!outcome.historyRecorded) {
+				throw new ApiError("history_unavailable", "the purchase is valid and reserved for this user, but could not be recorded yet; retry", {
+					retryAfter: 5,
+				});
+			}
+			return { purchase, seenBefore: outcome.seenBefore, firstSeenAt: outcome.firstSeenAt };
+	}
+}
+
+export async function claimRecord(env: Env, store: string, transactionId: string): Promise<ClaimRecord | null> {
+	return claimStub(env, store, transactionId).record();
+}

@@ -1,0 +1,28 @@
+import type { AppConfig, Config } from "./config/schema";
+import { verifyGooglePurchase } from "./google/verify";
+import { Refusal, isEntitled, type Purchase } from "./purchase";
+
+/**
+ * Purchase evidence, as the routes have parsed it from whichever shape the caller used, and the one
+ * dispatch from evidence to the store that can vouch for it.
+ */
+export type Evidence =
+	| { store: "google_play"; productId: string; purchaseToken: string; typeHint?: "product" | "subscription" }
+	| { store: "app_store"; productId: string; signedTransaction?: string; transactionId?: string; receipt?: string };
+
+/** Verifies evidence with its store and returns a purchase that grants access now, or throws Refusal / StoreUnreachable. */
+export async function verifyEvidence(app: AppConfig, config: Config, evidence: Evidence): Promise<Purchase> {
+	let purchase: Purchase;
+	switch (evidence.store) {
+		case "google_play":
+			purchase = await verifyGooglePurchase(app, config, evidence);
+			break;
+		case "app_store":
+			throw new Refusal("not_supported", "App Store verification is not supported yet");
+	}
+	if (purchase.productId !== evidence.productId) {
+		throw new Refusal("product_mismatch", `the purchase is for product ${purchase.productId}, not ${evidence.productId}`);
+	}
+	if (!isEntitled(purchase)) throw new Refusal(purchase.state === "expired" ? "expired" : "inactive", `the purchase is ${purchase.state}`);
+	return purchase;
+}

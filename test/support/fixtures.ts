@@ -66,7 +66,7 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 			google: { packageName: SAMPLE_APP.packageName, serviceAccount: serviceAccount(SAMPLE_APP.clientEmail, sampleKey.privateKeyPem) },
 		},
 	];
-	const serviceAccounts = [
+	const serviceAccounts: { client_email: string; public_key: string; packages: string[] }[] = [
 		{
 			client_email: SAMPLE_APP.clientEmail,
 			public_key: sampleKey.publicKeyPem,

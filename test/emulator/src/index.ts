@@ -1,5 +1,49 @@
-export default {
-	async fetch(): Promise<Response> {
-		return new Response("emulator", { status: 200 });
-	},
-};
+import { Hono } from "hono";
+import { googleApi } from "./google-api";
+import { handleTokenRequest, subjectOfTokenRequest, type RegisteredServiceAccount } from "./google-auth";
+import { storeEndpoint } from "./faults";
+import { admin } from "./admin";
+
+/**
+ * The store emulator: a Worker that answers like Google's OAuth and Play Developer API (and, with the Apple
+ * issue, the App Store Server API), checking the credentials it is sent. Tests reach it through Miniflare's
+ * outbound service; `npm run dev` runs it on port 8788. Paths mirror the real ones under a store prefix:
+ *   {base}/google/token                                   ← a service account's token_uri
+ *   {base}/google/androidpublisher/v3/applications/...    ← endpoints.googlePlay = {base}/google
+ *   {base}/_emulator/...                                  ← admin: create purchases, inject faults, read counters
+ */
+
+export interface EmulatorEnv {
+	EMULATOR_CONFIG: string;
+}
+
+export interface EmulatorConfig {
+	google?: { serviceAccounts?: RegisteredServiceAccount[] };
+}
+
+let parsed: { raw: string; config: EmulatorConfig } | undefined;
+export function emulatorConfig(env: EmulatorEnv): EmulatorConfig {
+	if (parsed?.raw !== env.EMULATOR_CONFIG) parsed = { raw: env.EMULATOR_CONFIG, config: JSON.parse(env.EMULATOR_CONFIG || "{}") };
+	return parsed.config;
+}
+
+const app = new Hono<{ Bindings: EmulatorEnv }>();
+
+// Only requests meant for the emulator are answered: in tests every outbound fetch of the service lands here,
+// and one addressed anywhere else is a test bug, not a store call.
+app.use("*", async (c, next) => {
+	const host = new URL(c.req.url).hostname;
+	if (host !== "localhost" && host !== "127.0.0.1" && !host.endsWith(".test")) {
+		return c.json({ error: `store emulator: unexpected outbound request to ${host}` }, 421);
+	}
+	await next();
+});
+
+const accounts = (env: EmulatorEnv) => emulatorConfig(env).google?.serviceAccounts ?? [];
+
+app.post("/google/token", storeEndpoint("google.token", subjectOfTokenRequest), (c) => handleTokenRequest(c, accounts(c.env)));
+app.route("/google/androidpublisher/v3/applications", googleApi((c) => accounts(c.env as EmulatorEnv)));
+app.route("/_emulator", admin);
+app.notFound((c) => c.json({ error: { code: 404, message: `store emulator: no such endpoint ${c.req.method} ${new URL(c.req.url).pathname}`, status: "NOT_FOUND" } }, 404));
+
+export default app;

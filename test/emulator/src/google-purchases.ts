@@ -1,0 +1,134 @@
+import { randomDigits, randomToken } from "./state";
+
+/** A purchase as the emulator holds it; rendered as ProductPurchase or SubscriptionPurchaseV2 on request. */
+export interface GooglePurchase {
+	token: string;
+	packageName: string;
+	productId: string;
+	type: "product" | "subscription";
+	orderId: string;
+	purchaseTime: number;
+	/** product: purchased | canceled | pending. subscription: active | canceled | expired | in_grace_period | on_hold | paused | pending */
+	state: string;
+	test: boolean;
+	acknowledged: boolean;
+	consumed: boolean;
+	quantity: number;
+	expiryTime: number | null;
+	/** Google forgets tokens long expired: such a token answers 410. */
+	gone: boolean;
+	obfuscatedAccountId: string | null;
+}
+
+export const googlePurchases = new Map<string, GooglePurchase>();
+
+const PRODUCT_STATES: Record<string, number> = { purchased: 0, canceled: 1, pending: 2 };
+const SUBSCRIPTION_STATES: Record<string, string> = {
+	active: "SUBSCRIPTION_STATE_ACTIVE",
+	canceled: "SUBSCRIPTION_STATE_CANCELED",
+	expired: "SUBSCRIPTION_STATE_EXPIRED",
+	in_grace_period: "SUBSCRIPTION_STATE_IN_GRACE_PERIOD",
+	on_hold: "SUBSCRIPTION_STATE_ON_HOLD",
+	paused: "SUBSCRIPTION_STATE_PAUSED",
+	pending: "SUBSCRIPTION_STATE_PENDING",
+};
+
+export interface CreateGooglePurchase {
+	packageName: string;
+	productId: string;
+	type?: "product" | "subscription";
+	state?: string;
+	test?: boolean;
+	acknowledged?: boolean;
+	quantity?: number;
+	/** Subscriptions: seconds from now until expiry (negative: already expired). Default 30 days. */
+	expiresInSeconds?: number;
+	gone?: boolean;
+	obfuscatedAccountId?: string;
+	token?: string;
+}
+
+export function createGooglePurchase(input: CreateGooglePurchase): GooglePurchase | string {
+	const type = input.type ?? "product";
+	const state = input.state ?? (type === "product" ? "purchased" : "active");
+	if (type === "product" && !(state in PRODUCT_STATES)) return `state must be one of ${Object.keys(PRODUCT_STATES).join(", ")} for a product`;
+	if (type === "subscription" && !(state in SUBSCRIPTION_STATES)) return `state must be one of ${Object.keys(SUBSCRIPTION_STATES).join(", ")} for a subscription`;
+	const now = Date.now();
+	const purchase: GooglePurchase = {
+		token: input.token ?? randomToken(96),
+		packageName: input.packageName,
+		productId: input.productId,
+		type,
+		orderId: `GPA.${randomDigits(4)}-${randomDigits(4)}-${randomDigits(4)}-${randomDigits(5)}`,
+		purchaseTime: now,
+		state,
+		test: input.test ?? false,
+		acknowledged: input.acknowledged ?? false,
+		consumed: false,
+		quantity: input.quantity ?? 1,
+		expiryTime: type === "subscription" ? now + (input.expiresInSeconds ?? 30 * 24 * 3600) * 1000 : null,
+		gone: input.gone ?? false,
+		obfuscatedAccountId: input.obfuscatedAccountId ?? null,
+	};
+	googlePurchases.set(purchase.token, purchase);
+	return purchase;
+}
+
+/** purchases.products.get: the ProductPurchase resource. */
+export function productPurchaseResource(p: GooglePurchase) {
+	return {
+		kind: "androidpublisher#productPurchase",
+		purchaseTimeMillis: String(p.purchaseTime),
+		purchaseState: PRODUCT_STATES[p.state],
+		consumptionState: p.consumed ? 1 : 0,
+		developerPayload: "",
+		orderId: p.orderId,
+		// Set only for non-standard purchases; 0 = test (license tester).
+		...(p.test ? { purchaseType: 0 } : {}),
+		acknowledgementState: p.acknowledged ? 1 : 0,
+		productId: p.productId,
+		quantity: p.quantity,
+		regionCode: "US",
+		...(p.obfuscatedAccountId ? { obfuscatedExternalAccountId: p.obfuscatedAccountId } : {}),
+	};
+}
+
+/** purchases.subscriptionsv2.get: the SubscriptionPurchaseV2 resource. */
+export function subscriptionPurchaseV2Resource(p: GooglePurchase) {
+	const autoRenew = p.state === "active" || p.state === "in_grace_period" || p.state === "on_hold";
+	return {
+		kind: "androidpublisher#subscriptionPurchaseV2",
+		regionCode: "US",
+		...(p.state === "pending" ? {} : { startTime: new Date(p.purchaseTime).toISOString() }),
+		subscriptionState: SUBSCRIPTION_STATES[p.state],
+		latestOrderId: p.orderId,
+		acknowledgementState: p.acknowledged ? "ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED" : "ACKNOWLEDGEMENT_STATE_PENDING",
+		...(p.test ? { testPurchase: {} } : {}),
+		...(p.state === "canceled" ? { canceledStateContext: { userInitiatedCancellation: { cancelTime: new Date().toISOString() } } } : {}),
+		...(p.obfuscatedAccountId ? { externalAccountIdentifiers: { obfuscatedExternalAccountId: p.obfuscatedAccountId } } : {}),
+		lineItems: [
+			{
+				productId: p.productId,
+				expiryTime: new Date(p.expiryTime ?? p.purchaseTime).toISOString(),
+				latestSuccessfulOrderId: p.orderId,
+				autoRenewingPlan: { autoRenewEnabled: autoRenew },
+				offerDetails: { basePlanId: "monthly" },
+			},
+		],
+	};
+}
+
+/** The purchase JSON the Play Billing Library hands the app (Purchase.getOriginalJson()). */
+export function clientPurchaseJson(p: GooglePurchase): string {
+	return JSON.stringify({
+		orderId: p.orderId,
+		packageName: p.packageName,
+		productId: p.productId,
+		purchaseTime: p.purchaseTime,
+		purchaseState: p.state === "pending" ? 4 : 0,
+		purchaseToken: p.token,
+		quantity: p.quantity,
+		...(p.type === "subscription" ? { autoRenewing: p.state === "active" } : {}),
+		acknowledged: p.acknowledged,
+	});
+}

@@ -3,6 +3,7 @@
  * `npm run dev`. The service gets APPS_CONFIG (private keys); the emulator gets EMULATOR_CONFIG (the
  * matching public keys), exactly as the real stores know only your public keys.
  */
+import { createAppleFixtures } from "./apple-fixtures.ts";
 import { generateRsaKeyPair } from "./keys.ts";
 
 export interface FixtureOptions {
@@ -110,12 +111,20 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 		});
 	}
 
+	const apple = await createAppleFixtures(base, { includeTestApps: options.includeTestApps ?? false });
+	for (const app of apps) {
+		const block = apple.appleByAppId[String(app.id)];
+		if (block) app.apple = block;
+	}
+	apps.push(...apple.extraApps);
+
 	return {
 		appsConfig: {
 			apps,
-			endpoints: { googlePlay: `${base}/google` },
+			endpoints: { googlePlay: `${base}/google`, ...apple.endpoints },
 			storeTimeoutMs: options.storeTimeoutMs ?? 10_000,
+			...(apple.appleRootCertificates.length > 0 ? { appleRootCertificates: apple.appleRootCertificates } : {}),
 		},
-		emulatorConfig: { google: { serviceAccounts } },
+		emulatorConfig: { google: { serviceAccounts }, apple: apple.emulator },
 	};
 }

@@ -52,6 +52,8 @@ export default defineConfig(async () => {
 			include: ["test/**/*.test.ts"],
 			setupFiles: ["./test/setup.ts"],
 			testTimeout: 30_000,
+			// Service logs are JSON lines; show them only for tests that fail.
+			silent: "passed-only",
 		},
 	};
 });

@@ -13,13 +13,14 @@ export async function parseJsonBody<S extends z.ZodType>(c: Context, schema: S):
 	} catch {
 		throw new ApiError("invalid_request", "the request body must be a JSON object");
 	}
-	return parseWith(schema, body, "body");
+	return parseWith(schema, body);
 }
 
-export function parseWith<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+/** As parseJsonBody, for a value already in hand; `at` is where that value sits in the request. */
+export function parseWith<S extends z.ZodType>(schema: S, value: unknown, at?: string): z.output<S> {
 	const result = schema.safeParse(value);
 	if (result.success) return result.data;
 	const issue = result.error.issues[0]!;
-	const field = issue.path.map(String).join(".");
-	throw new ApiError("invalid_request", field ? `${field}: ${issue.message}` : `${what}: ${issue.message}`, field ? { field } : {});
+	const field = [...(at ? [at] : []), ...issue.path.map(String)].join(".");
+	throw new ApiError("invalid_request", field ? `${field}: ${issue.message}` : `body: ${issue.message}`, field ? { field } : {});
 }

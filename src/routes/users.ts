@@ -18,7 +18,7 @@ export const userRoutes = new Hono<AppEnv>().get("/:userId/purchases", async (c)
 	const app = await appForApiKey(c.get("config"), c.req.header("authorization"));
 	const userId = c.req.param("userId");
 	if (userId.length > 256) throw new ApiError("invalid_request", "userId: at most 256 characters", { field: "userId" });
-	const query = parseWith(Query, c.req.query(), "query");
+	const query = parseWith(Query, c.req.query());
 	const page = await listUserPurchases(c.env.DB, app.id, userId, query.limit, query.cursor ? decodeCursor(query.cursor) : undefined);
 	const now = Date.now();
 	return c.json({

@@ -53,7 +53,7 @@ export default defineConfig(async () => {
 			setupFiles: ["./test/setup.ts"],
 			testTimeout: 30_000,
 			// Service logs are JSON lines; show them only for tests that fail.
-			silent: "passed-only",
+			silent: "passed-only" as const,
 		},
 	};
 });

@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import type { Purchase, Store } from "../purchase";
+import { StoreUnreachable, type Purchase, type Store } from "../purchase";
 import { setPurchaseState, upsertPurchase } from "./history";
 import { acknowledgeWithStore, consumeWithStore, StoreActionRefused } from "./store-actions";
 import { createLogger } from "../http/log";
@@ -20,7 +20,11 @@ export type ClaimOutcome =
 	| { status: "owned_by_another_user"; firstSeenAt: number }
 	| { status: "product_mismatch"; claimedProductId: string };
 
-export type ConsumeOutcome = "consumed" | "not_owner" | "unclaimed" | "not_consumable" | "already_consumed" | "in_progress";
+/** Errors do not keep their class across RPC, so store failures come back as outcomes. */
+export type ConsumeOutcome =
+	| { status: "consumed" | "not_owner" | "unclaimed" | "not_consumable" | "already_consumed" | "in_progress" }
+	| { status: "store_refused"; message: string }
+	| { status: "store_unreachable"; message: string; retryAfterSeconds?: number };
 
 export interface ClaimRecord {
 	store: string;
@@ -140,16 +144,18 @@ export class TransactionClaim extends DurableObject<Env> {
 	 */
 	async consume(userId: string, appId: string): Promise<ConsumeOutcome> {
 		const row = this.#row();
-		if (!row) return "unclaimed";
-		if (row.user_id !== userId || row.app_id !== appId) return "not_owner";
-		if ((JSON.parse(row.purchase) as Purchase).kind !== "consumable") return "not_consumable";
-		if (row.consume_state === "done") return "already_consumed";
-		if (row.consume_state === "in_progress") return "in_progress";
+		if (!row) return { status: "unclaimed" };
+		if (row.user_id !== userId || row.app_id !== appId) return { status: "not_owner" };
+		if ((JSON.parse(row.purchase) as Purchase).kind !== "consumable") return { status: "not_consumable" };
+		if (row.consume_state === "done") return { status: "already_consumed" };
+		if (row.consume_state === "in_progress") return { status: "in_progress" };
 		this.#sql.exec(`UPDATE claim SET consume_state = 'in_progress' WHERE id = 1`);
 		try {
 			await consumeWithStore(this.env, JSON.parse(row.purchase) as Purchase);
 		} catch (err) {
 			this.#sql.exec(`UPDATE claim SET consume_state = 'none' WHERE id = 1`);
+			if (err instanceof StoreActionRefused) return { status: "store_refused", message: err.message };
+			if (err instanceof StoreUnreachable) return { status: "store_unreachable", message: err.message, retryAfterSeconds: err.options.retryAfterSeconds };
 			throw err;
 		}
 		// A consumed purchase no longer needs acknowledging: consumption implies it.
@@ -157,7 +163,7 @@ export class TransactionClaim extends DurableObject<Env> {
 		await setPurchaseState(this.env.DB, row.store as Store, row.transaction_id, "consumed").catch((err: unknown) =>
 			createLogger(`consume:${row.store}`).error("history_write_failed", { error: err }),
 		);
-		return "consumed";
+		return { status: "consumed" };
 	}
 
 	/** Retries whatever a grant left unfinished: the D1 write and the store acknowledgement. */

@@ -6,7 +6,6 @@ import { ApiError } from "../http/errors";
 import { parseJsonBody } from "../http/validate";
 import { claimStub, grantPurchase } from "../ledger/grant";
 import { Refusal, StoreUnreachable } from "../purchase";
-import { StoreActionRefused } from "../ledger/store-actions";
 import { verifyEvidence, type Evidence } from "../verification";
 
 /**
@@ -85,16 +84,8 @@ export const purchaseRoutes = new Hono<AppEnv>()
 	.post("/consume", async (c) => {
 		const app = await appForApiKey(c.get("config"), c.req.header("authorization"));
 		const body = await parseJsonBody(c, ConsumeBody);
-		let outcome;
-		try {
-			outcome = await claimStub(c.env, body.store, body.purchaseToken).consume(body.userId, app.id);
-		} catch (err) {
-			if (err instanceof StoreActionRefused || (err instanceof Error && err.name === "StoreActionRefused")) {
-				throw new ApiError("conflict", `Google refused to consume this purchase: ${err.message}`, { field: "purchaseToken" });
-			}
-			throw err;
-		}
-		switch (outcome) {
+		const outcome = await claimStub(c.env, body.store, body.purchaseToken).consume(body.userId, app.id);
+		switch (outcome.status) {
 			case "consumed":
 				return c.json({ consumed: true, seen_before: false });
 			case "already_consumed":
@@ -107,5 +98,9 @@ export const purchaseRoutes = new Hono<AppEnv>()
 				throw new ApiError("conflict", "this product is not a consumable (see the app's products in APPS_CONFIG)", { field: "productId" });
 			case "in_progress":
 				throw new ApiError("conflict", "this purchase is being consumed by another request", { retryAfter: 1 });
+			case "store_refused":
+				throw new ApiError("conflict", `Google refused to consume this purchase: ${outcome.message}`, { field: "purchaseToken" });
+			case "store_unreachable":
+				throw new ApiError("store_unreachable", `google_play could not be reached: ${outcome.message}; retry later`, { retryAfter: outcome.retryAfterSeconds ?? 30 });
 		}
 	});

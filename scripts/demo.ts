@@ -1,0 +1,62 @@
+/**
+ * The README's walkthrough, run for you: create a purchase in the store emulator, verify it through
+ * /verify (true), verify it again as another user (false), read the history. Returns whether every step
+ * answered as expected.
+ */
+import { SAMPLE_APP } from "../test/support/fixtures.ts";
+
+export async function runDemo(service: string, emulator: string): Promise<boolean> {
+	let ok = true;
+	const step = (title: string) => console.log(`\n── ${title}`);
+	const show = (label: string, value: unknown) => console.log(`   ${label}: ${JSON.stringify(value)}`);
+	const expect = (what: string, condition: boolean) => {
+		console.log(`   ${condition ? "✔" : "✘"} ${what}`);
+		ok &&= condition;
+	};
+
+	step("1. A user buys premium_monthly on Google Play (the emulator plays Google)");
+	const created = (await (
+		await fetch(`${emulator}/_emulator/google/purchases`, {
+			method: "POST",
+			headers: { "content-type": "application/json" },
+			body: JSON.stringify({ packageName: SAMPLE_APP.packageName, productId: "premium_monthly", type: "subscription" }),
+		})
+	).json()) as { purchaseToken: string; orderId: string; localVerificationData: string };
+	show("purchase token", `${created.purchaseToken.slice(0, 24)}…`);
+
+	const body = (user: string) => ({
+		userIdentifier: user,
+		appId: Number(SAMPLE_APP.id),
+		purchaseDetails: {
+			verificationData: { serverVerificationData: created.purchaseToken, localVerificationData: created.localVerificationData, source: "google_play" },
+			productID: "premium_monthly",
+			purchaseID: created.orderId,
+			status: "purchased",
+			transactionDate: String(Date.now()),
+		},
+	});
+	const verify = async (user: string) => {
+		const response = await fetch(`${service}/verify`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body(user)) });
+		return { status: response.status, body: (await response.json()) as { complete_purchase?: boolean } };
+	};
+
+	step("2. The app sends it to POST /verify for user123");
+	const first = await verify("user123");
+	show(`answer ${first.status}`, first.body);
+	expect("complete_purchase is true", first.status === 200 && first.body.complete_purchase === true);
+
+	step("3. Someone else sends the same token (receipt sharing)");
+	const second = await verify("someone-else");
+	show(`answer ${second.status}`, second.body);
+	expect("complete_purchase is false", second.status === 200 && second.body.complete_purchase === false);
+
+	step("4. The app's backend reads user123's history");
+	const history = (await (
+		await fetch(`${service}/v1/users/user123/purchases`, { headers: { authorization: `Bearer ${SAMPLE_APP.apiKey}` } })
+	).json()) as { purchases: { productId: string; state: string; entitled: boolean }[] };
+	show("purchases", history.purchases.map(({ productId, state, entitled }) => ({ productId, state, entitled })));
+	expect("the purchase is in user123's history", history.purchases.some((p) => p.productId === "premium_monthly" && p.entitled));
+
+	console.log(ok ? "\ndemo: every step answered as expected" : "\ndemo: a step did not answer as expected");
+	return ok;
+}

@@ -1,4 +1,5 @@
 import type { AppConfig, Config } from "../config/schema";
+import { ApiError } from "../http/errors";
 import { Refusal, type Purchase, type PurchaseKind, type PurchaseState } from "../purchase";
 import { GooglePlayClient, GoogleRejected } from "./client";
 import type { ProductPurchase, SubscriptionPurchaseV2 } from "./schemas";
@@ -17,7 +18,8 @@ export interface GooglePurchaseClaim {
 }
 
 export function googleClientFor(app: AppConfig, config: Config): GooglePlayClient {
-	if (!app.google) throw new Refusal("not_supported", `app ${app.id} is not configured for Google Play`);
+	// Not a verdict on the purchase: the deployment lacks what it needs to ask Google, so never a "no".
+	if (!app.google) throw new ApiError("invalid_request", `app ${app.id} is not configured for Google Play (apps[].google in APPS_CONFIG)`);
 	return new GooglePlayClient({
 		packageName: app.google.packageName,
 		serviceAccount: app.google.serviceAccount,

@@ -28,6 +28,8 @@ export default defineConfig(async () => {
 			cloudflareTest({
 				wrangler: { configPath: "./wrangler.toml" },
 				miniflare: {
+					// These override .dev.vars, so a developer's `npm run dev` configuration never leaks into tests.
+					// (Without a .dev.vars, wrangler warns that APPS_CONFIG is missing: it is provided right here.)
 					bindings: {
 						APPS_CONFIG: JSON.stringify(fixtures.appsConfig),
 						TEST_MIGRATIONS: migrations,

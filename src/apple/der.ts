@@ -1,0 +1,290 @@
+/**
+ * A minimal DER/BER reader: just the ASN.1 that X.509 certificates and PKCS#7 app receipts use.
+ *
+ * Why not a library: @peculiar/asn1-x509 or pkijs would add tens of kilobytes (gzipped) and a schema-driven,
+ * allocation-heavy parse to a Worker that only ever needs a dozen fields from three certificate shapes and one
+ * receipt shape; this reader is ~200 lines, has no dependencies, and never copies bytes (every value is a
+ * subarray or an offset). What it cannot do (high tag numbers, lengths over 4 GiB) is refused, not guessed at.
+ *
+ * Every read is bounds-checked against its enclosing element and every failure is a DerError, so callers can turn
+ * any malformed input into their own typed refusal with one `instanceof`.
+ */
+
+/** Bytes backed by a plain ArrayBuffer, as WebCrypto's types want them (Node's lib refuses ArrayBufferLike). */
+export type Bytes = Uint8Array<ArrayBuffer>;
+
+export class DerError extends Error {
+	constructor(
+		message: string,
+		readonly offset: number,
+	) {
+		super(`${message} (at byte ${offset})`);
+		this.name = "DerError";
+	}
+}
+
+/** Identifier octets of the universal types we read (class, constructed bit and number in one byte). */
+export const Tag = {
+	BOOLEAN: 0x01,
+	INTEGER: 0x02,
+	BIT_STRING: 0x03,
+	OCTET_STRING: 0x04,
+	NULL: 0x05,
+	OID: 0x06,
+	UTF8_STRING: 0x0c,
+	PRINTABLE_STRING: 0x13,
+	IA5_STRING: 0x16,
+	UTC_TIME: 0x17,
+	GENERALIZED_TIME: 0x18,
+	SEQUENCE: 0x30,
+	SET: 0x31,
+	/** BER's constructed form of OCTET STRING: a series of OCTET STRING segments to be concatenated. */
+	CONSTRUCTED_OCTET_STRING: 0x24,
+} as const;
+
+/** `[n]` in context-specific class; EXPLICIT tags and SEQUENCE-valued IMPLICIT ones are constructed. */
+export function contextTag(n: number, constructed = true): number {
+	return 0x80 | (constructed ? 0x20 : 0) | n;
+}
+
+/** One element: offsets into the buffer it was read from. */
+export interface Tlv {
+	readonly tag: number;
+	readonly start: number;
+	readonly contentStart: number;
+	/** Exclusive; for an indefinite length this is where the end-of-contents octets begin. */
+	readonly contentEnd: number;
+	/** Exclusive; after the end-of-contents octets for an indefinite length. */
+	readonly end: number;
+}
+
+/**
+ * Indefinite lengths make finding an element's end recursive; a bound on nesting keeps a hostile `30 80 30 80 …`
+ * from exhausting the stack. Real receipts nest about ten deep.
+ */
+const MAX_INDEFINITE_DEPTH = 32;
+
+/** Reads the element at `offset`, which must end by `limit` (its parent's content end). */
+export function readTlv(bytes: Uint8Array, offset = 0, limit: number = bytes.length, depth = 0): Tlv {
+	if (offset >= limit) throw new DerError("unexpected end of data", offset);
+	const tag = bytes[offset]!;
+	if (tag === 0x00) throw new DerError("end-of-contents marker outside an indefinite-length element", offset);
+	if ((tag & 0x1f) === 0x1f) throw new DerError("high tag numbers are not supported", offset);
+	let pos = offset + 1;
+	if (pos >= limit) throw new DerError("truncated length", offset);
+	const first = bytes[pos++]!;
+	let length = first;
+	if (first === 0x80) {
+		if ((tag & 0x20) === 0) throw new DerError("indefinite length on a primitive element", offset);
+		return readIndefinite(bytes, tag, offset, pos, limit, depth);
+	}
+	if (first > 0x80) {
+		const count = first & 0x7f;
+		if (count > 4) throw new DerError("length field too long", offset);
+		if (pos + count > limit) throw new DerError("truncated length", offset);
+		length = 0;
+		for (let i = 0; i < count; i++) length = length * 256 + bytes[pos++]!;
+	}
+	if (length > limit - pos) throw new DerError("length exceeds the enclosing data", offset);
+	return { tag, start: offset, contentStart: pos, contentEnd: pos + length, end: pos + length };
+}
+
+function readIndefinite(bytes: Uint8Array, tag: number, start: number, contentStart: number, limit: number, depth: number): Tlv {
+	if (depth >= MAX_INDEFINITE_DEPTH) throw new DerError("indefinite-length elements nested too deeply", start);
+	let pos = contentStart;
+	for (;;) {
+		if (pos + 1 < limit && bytes[pos] === 0x00 && bytes[pos + 1] === 0x00) {
+			return { tag, start, contentStart, contentEnd: pos, end: pos + 2 };
+		}
+		if (pos >= limit) throw new DerError("missing end-of-contents marker", start);
+		pos = readTlv(bytes, pos, limit, depth + 1).end;
+	}
+}
+
+/** Reads the elements of a constructed value one after another, each checked to end inside it. */
+export class DerCursor {
+	#pos: number;
+
+	constructor(
+		readonly bytes: Uint8Array,
+		start: number,
+		readonly end: number,
+	) {
+		this.#pos = start;
+	}
+
+	static within(bytes: Uint8Array, parent: Tlv): DerCursor {
+		if ((parent.tag & 0x20) === 0) throw new DerError("expected a constructed element", parent.start);
+		return new DerCursor(bytes, parent.contentStart, parent.contentEnd);
+	}
+
+	get done(): boolean {
+		return this.#pos >= this.end;
+	}
+
+	peekTag(): number | undefined {
+		return this.done ? undefined : this.bytes[this.#pos];
+	}
+
+	/** The next element, which must carry `tag` when one is given. */
+	next(tag?: number): Tlv {
+		const tlv = readTlv(this.bytes, this.#pos, this.end);
+		if (tag !== undefined && tlv.tag !== tag) {
+			throw new DerError(`expected tag 0x${hex(tag)} but found 0x${hex(tlv.tag)}`, tlv.start);
+		}
+		this.#pos = tlv.end;
+		return tlv;
+	}
+
+	/** The next element if it carries `tag` (an OPTIONAL or DEFAULT field), else nothing is consumed. */
+	optional(tag: number): Tlv | undefined {
+		return this.peekTag() === tag ? this.next() : undefined;
+	}
+
+	/** Refuses trailing elements: a structure with extra fields is not the one we think we are reading. */
+	finish(): void {
+		if (!this.done) throw new DerError("unexpected trailing data", this.#pos);
+	}
+}
+
+/** All elements inside a constructed value. */
+export function childrenOf(bytes: Uint8Array, parent: Tlv): Tlv[] {
+	const cursor = DerCursor.within(bytes, parent);
+	const out: Tlv[] = [];
+	while (!cursor.done) out.push(cursor.next());
+	return out;
+}
+
+export function contentOf<B extends ArrayBufferLike>(bytes: Uint8Array<B>, tlv: Tlv): Uint8Array<B> {
+	return bytes.subarray(tlv.contentStart, tlv.contentEnd);
+}
+
+/** The whole element, identifier and length included: what signatures cover and names are compared by. */
+export function encodingOf<B extends ArrayBufferLike>(bytes: Uint8Array<B>, tlv: Tlv): Uint8Array<B> {
+	return bytes.subarray(tlv.start, tlv.end);
+}
+
+export function readOid(bytes: Uint8Array, tlv: Tlv): string {
+	expectTag(tlv, Tag.OID);
+	if (tlv.contentEnd === tlv.contentStart) throw new DerError("empty OBJECT IDENTIFIER", tlv.start);
+	const arcs: number[] = [];
+	let value = 0;
+	for (let i = tlv.contentStart; i < tlv.contentEnd; i++) {
+		const byte = bytes[i]!;
+		value = value * 128 + (byte & 0x7f);
+		if (value > Number.MAX_SAFE_INTEGER) throw new DerError("OBJECT IDENTIFIER arc too large", tlv.start);
+		if ((byte & 0x80) === 0) {
+			if (arcs.length === 0) arcs.push(value < 80 ? Math.floor(value / 40) : 2, value < 80 ? value % 40 : value - 80);
+			else arcs.push(value);
+			value = 0;
+		} else if (i === tlv.contentEnd - 1) {
+			throw new DerError("truncated OBJECT IDENTIFIER", tlv.start);
+		}
+	}
+	return arcs.join(".");
+}
+
+export function readBoolean(bytes: Uint8Array, tlv: Tlv): boolean {
+	expectTag(tlv, Tag.BOOLEAN);
+	if (tlv.contentEnd - tlv.contentStart !== 1) throw new DerError("BOOLEAN must be one byte", tlv.start);
+	return bytes[tlv.contentStart] !== 0;
+}
+
+/** A non-negative INTEGER that fits a JavaScript number exactly (receipt field types, quantities). */
+export function readUnsigned(bytes: Uint8Array, tlv: Tlv): number {
+	expectTag(tlv, Tag.INTEGER);
+	const length = tlv.contentEnd - tlv.contentStart;
+	if (length === 0) throw new DerError("empty INTEGER", tlv.start);
+	if ((bytes[tlv.contentStart]! & 0x80) !== 0) throw new DerError("negative INTEGER", tlv.start);
+	let value = 0;
+	for (let i = tlv.contentStart; i < tlv.contentEnd; i++) value = value * 256 + bytes[i]!;
+	if (value > Number.MAX_SAFE_INTEGER) throw new DerError("INTEGER too large", tlv.start);
+	return value;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** UTF8String, PrintableString or IA5String as text (the latter two are ASCII subsets of UTF-8). */
+export function readString(bytes: Uint8Array, tlv: Tlv): string {
+	if (tlv.tag !== Tag.UTF8_STRING && tlv.tag !== Tag.PRINTABLE_STRING && tlv.tag !== Tag.IA5_STRING) {
+		throw new DerError(`expected a string but found tag 0x${hex(tlv.tag)}`, tlv.start);
+	}
+	return decodeUtf8(contentOf(bytes, tlv), tlv.start);
+}
+
+/** The bits of a BIT STRING whose length is a whole number of bytes (keys and signatures always are). */
+export function readBitStringBytes<B extends ArrayBufferLike>(bytes: Uint8Array<B>, tlv: Tlv): Uint8Array<B> {
+	expectTag(tlv, Tag.BIT_STRING);
+	if (tlv.contentEnd === tlv.contentStart || bytes[tlv.contentStart] !== 0) {
+		throw new DerError("BIT STRING with unused bits", tlv.start);
+	}
+	return bytes.subarray(tlv.contentStart + 1, tlv.contentEnd);
+}
+
+/**
+ * UTCTime or GeneralizedTime as milliseconds since the epoch, in the only forms RFC 5280 allows: seconds present,
+ * `Z`, no fraction. UTCTime years 50–99 are 1950–1999.
+ */
+export function readTime(bytes: Uint8Array, tlv: Tlv): number {
+	const length = tlv.contentEnd - tlv.contentStart;
+	const text = length <= 15 ? String.fromCharCode(...contentOf(bytes, tlv)) : "";
+	const match =
+		tlv.tag === Tag.UTC_TIME
+			? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
+			: tlv.tag === Tag.GENERALIZED_TIME
+				? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
+				: null;
+	if (!match) throw new DerError("expected a UTCTime or GeneralizedTime of the form RFC 5280 allows", tlv.start);
+	const [year, month, day, hour, minute, second] = match.slice(1).map(Number) as [number, number, number, number, number, number];
+	const fullYear = tlv.tag === Tag.UTC_TIME ? (year < 50 ? 2000 + year : 1900 + year) : year;
+	const ms = Date.UTC(fullYear, month - 1, day, hour, minute, second);
+	// Date.UTC rolls 31 February over into March; a date that does not round-trip does not exist.
+	if (month < 1 || month > 12 || new Date(ms).getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) {
+		throw new DerError("time out of range", tlv.start);
+	}
+	return ms;
+}
+
+/**
+ * Standard base64 (x5c entries, receipts) or, with `url`, unpadded base64url (JWS segments) to bytes. Only the
+ * alphabet is accepted: no whitespace, no stray characters.
+ */
+export function base64ToBytes(text: string, url = false): Bytes {
+	const binary = base64ToBinaryString(text, url);
+	const out = new Uint8Array(binary.length);
+	for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+	return out;
+}
+
+/** base64url-encoded UTF-8 (a JWS header or payload) to text, skipping the byte array when it is all ASCII. */
+export function base64UrlToText(text: string): string {
+	const binary = base64ToBinaryString(text, true);
+	// eslint-disable-next-line no-control-regex
+	return /^[\x00-\x7f]*$/.test(binary) ? binary : decodeUtf8(base64ToBytes(text, true));
+}
+
+function base64ToBinaryString(text: string, url: boolean): string {
+	const valid = url ? /^[A-Za-z0-9_-]*$/ : /^[A-Za-z0-9+/]*={0,2}$/;
+	if (!valid.test(text) || text.length % 4 === 1) throw new DerError(url ? "invalid base64url" : "invalid base64", 0);
+	try {
+		return atob(url ? text.replaceAll("-", "+").replaceAll("_", "/") : text);
+	} catch {
+		throw new DerError(url ? "invalid base64url" : "invalid base64", 0);
+	}
+}
+
+function decodeUtf8(bytes: Uint8Array, offset = 0): string {
+	try {
+		return utf8.decode(bytes);
+	} catch {
+		throw new DerError("text is not valid UTF-8", offset);
+	}
+}
+
+function expectTag(tlv: Tlv, tag: number): void {
+	if (tlv.tag !== tag) throw new DerError(`expected tag 0x${hex(tag)} but found 0x${hex(tlv.tag)}`, tlv.start);
+}
+
+function hex(byte: number): string {
+	return byte.toString(16).padStart(2, "0");
+}

@@ -1,0 +1,73 @@
+/**
+ * The roots Apple signed data may chain to. By default only Apple Root CA - G3, the root of every App Store
+ * signing chain (STORES.md 2.6); configuration may replace the list, e.g. with a test PKI's root.
+ */
+import type { TrustedRoot, TrustStore } from "./chain";
+import { AppleVerificationError } from "./errors";
+import { CURVES, importPublicKey, Oid, parseCertificateBase64, type Certificate } from "./x509";
+
+/**
+ * Apple Root CA - G3, DER as base64: https://www.apple.com/certificateauthority/AppleRootCA-G3.cer,
+ * SHA-256 fingerprint 63:34:3A:BF:B8:9A:6A:03:EB:B5:7E:9B:3F:5F:A7:BE:7C:4F:5C:75:6F:30:17:B3:A8:C4:88:C3:65:3E:91:79
+ * (test/apple-chain.test.ts checks it), EC P-384, valid 2014-04-30 to 2039-04-30.
+ */
+export const APPLE_ROOT_CA_G3 = [
+	"MIICQzCCAcmgAwIBAgIILcX8iNLFS5UwCgYIKoZIzj0EAwMwZzEbMBkGA1UEAwwSQXBwbGUgUm9vdCBDQSAtIEczMSYwJAYDVQQL",
+	"DB1BcHBsZSBDZXJ0aWZpY2F0aW9uIEF1dGhvcml0eTETMBEGA1UECgwKQXBwbGUgSW5jLjELMAkGA1UEBhMCVVMwHhcNMTQwNDMw",
+	"MTgxOTA2WhcNMzkwNDMwMTgxOTA2WjBnMRswGQYDVQQDDBJBcHBsZSBSb290IENBIC0gRzMxJjAkBgNVBAsMHUFwcGxlIENlcnRp",
+	"ZmljYXRpb24gQXV0aG9yaXR5MRMwEQYDVQQKDApBcHBsZSBJbmMuMQswCQYDVQQGEwJVUzB2MBAGByqGSM49AgEGBSuBBAAiA2IA",
+	"BJjpLz1AcqTtkyJygRMc3RCV8cWjTnHcFBbZDuWmBSp3ZHtfTjjTuxxEtX/1H7YyYl3J6YRbTzBPEVoA/VhYDKX1DyxNB0cTddqX",
+	"l5dvMVztK517IDvYuVTZXpmkOlEKMaNCMEAwHQYDVR0OBBYEFLuw3qFYM4iapIqZ3r6966/ayySrMA8GA1UdEwEB/wQFMAMBAf8w",
+	"DgYDVR0PAQH/BAQDAgEGMAoGCCqGSM49BAMDA2gAMGUCMQCD6cHEFl4aXTQY2e3v9GwOAEZLuN+yRhHFD/3meoyhpmvOwgPUnPWT",
+	"xnS4at+qIxUCMG1mihDK1A3UT82NQz60imOlM27jbdoXt2QfyFMm+YhidDkLF1vLUagM6BgD56KyKA==",
+].join("");
+
+export const DEFAULT_APPLE_ROOTS: readonly string[] = [APPLE_ROOT_CA_G3];
+
+/** A configured root that cannot be used. Raised while loading configuration, never while verifying. */
+export class InvalidTrustedRootError extends Error {
+	constructor(
+		readonly index: number,
+		reason: string,
+	) {
+		super(`Apple root certificate [${index}] ${reason}`);
+		this.name = "InvalidTrustedRootError";
+	}
+}
+
+/**
+ * Builds a trust store from base64 DER certificates (configuration's appleRootCertificates), or Apple's default.
+ * Refuses, by throwing, anything that is not a certificate with an EC P-256/P-384 key: a typo in configuration
+ * should stop the deployment, not make every purchase fail later.
+ */
+export function createTrustStore(base64Roots: readonly string[] = DEFAULT_APPLE_ROOTS): TrustStore {
+	if (base64Roots.length === 0) throw new InvalidTrustedRootError(0, "list is empty: no Apple signed data could ever verify");
+	return { roots: base64Roots.map((base64, index) => trustedRoot(parseRoot(base64, index))) };
+}
+
+let defaultStore: TrustStore | undefined;
+
+/** The default store, built once per isolate so its root key is imported once. */
+export function defaultTrustStore(): TrustStore {
+	return (defaultStore ??= createTrustStore());
+}
+
+function parseRoot(base64: string, index: number): Certificate {
+	let certificate: Certificate;
+	try {
+		// Tolerate what copying a certificate by hand adds: PEM armour and line breaks.
+		certificate = parseCertificateBase64(base64.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ""));
+	} catch (error) {
+		if (error instanceof AppleVerificationError) throw new InvalidTrustedRootError(index, `is not a base64 DER X.509 certificate (${error.message})`);
+		throw error;
+	}
+	if (certificate.publicKeyAlgorithm !== Oid.EC_PUBLIC_KEY || !CURVES[certificate.curve ?? ""]) {
+		throw new InvalidTrustedRootError(index, "does not have an EC P-256 or P-384 key");
+	}
+	return certificate;
+}
+
+function trustedRoot(certificate: Certificate): TrustedRoot {
+	let key: Promise<CryptoKey> | undefined;
+	return { certificate, publicKey: () => (key ??= importPublicKey(certificate)) };
+}

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { calls, faults, type FaultMode } from "./state";
 import { expireAllTokens } from "./google-auth";
+import { appleAdmin } from "./apple-admin";
 import { clientPurchaseJson, createGooglePurchase, googlePurchases, type CreateGooglePurchase } from "./google-purchases";
 
 /**
@@ -10,6 +11,7 @@ import { clientPurchaseJson, createGooglePurchase, googlePurchases, type CreateG
  *   POST /_emulator/faults                   {match, mode: error|slow|garbage, status?, delayMs?, times?}
  *   GET  /_emulator/calls?match=&endpoint=   the calls received, newest last
  *   POST /_emulator/google/expire-tokens     every access token issued so far expires now
+ *   /_emulator/apple/...                     App Store transactions and coded errors: see apple-admin.ts
  */
 export const admin = new Hono();
 
@@ -68,3 +70,5 @@ admin.get("/calls", (c) => {
 });
 
 admin.post("/google/expire-tokens", (c) => c.json({ expired: expireAllTokens() }));
+
+admin.route("/apple", appleAdmin);

@@ -3,6 +3,9 @@ import { googleApi } from "./google-api";
 import { handleTokenRequest, subjectOfTokenRequest, type RegisteredServiceAccount } from "./google-auth";
 import { storeEndpoint } from "./faults";
 import { admin } from "./admin";
+import { appleApi } from "./apple-api";
+import type { AppleEmulatorConfig } from "./apple-config";
+import { appleReceipts } from "./apple-receipts";
 
 /**
  * The store emulator: a Worker that answers like Google's OAuth and Play Developer API (and, with the Apple
@@ -10,6 +13,9 @@ import { admin } from "./admin";
  * outbound service; `npm run dev` runs it on port 8788. Paths mirror the real ones under a store prefix:
  *   {base}/google/token                                   ← a service account's token_uri
  *   {base}/google/androidpublisher/v3/applications/...    ← endpoints.googlePlay = {base}/google
+ *   {base}/apple/production/inApps/v1/...                  ← endpoints.appleProduction
+ *   {base}/apple/sandbox/inApps/v1/...                     ← endpoints.appleSandbox
+ *   {base}/apple/receipt/{production,sandbox}/verifyReceipt ← endpoints.appleReceiptProduction / appleReceiptSandbox
  *   {base}/_emulator/...                                  ← admin: create purchases, inject faults, read counters
  */
 
@@ -19,6 +25,7 @@ export interface EmulatorEnv {
 
 export interface EmulatorConfig {
 	google?: { serviceAccounts?: RegisteredServiceAccount[] };
+	apple?: AppleEmulatorConfig;
 }
 
 let parsed: { raw: string; config: EmulatorConfig } | undefined;
@@ -43,6 +50,9 @@ const accounts = (env: EmulatorEnv) => emulatorConfig(env).google?.serviceAccoun
 
 app.post("/google/token", storeEndpoint("google.token", subjectOfTokenRequest), (c) => handleTokenRequest(c, accounts(c.env)));
 app.route("/google/androidpublisher/v3/applications", googleApi((c) => accounts(c.env as EmulatorEnv)));
+app.route("/apple/production", appleApi("Production"));
+app.route("/apple/sandbox", appleApi("Sandbox"));
+app.route("/apple/receipt", appleReceipts());
 app.route("/_emulator", admin);
 app.notFound((c) => c.json({ error: { code: 404, message: `store emulator: no such endpoint ${c.req.method} ${new URL(c.req.url).pathname}`, status: "NOT_FOUND" } }, 404));
 

@@ -1,0 +1,150 @@
+import { z } from "zod";
+import type { Endpoints } from "../config/schema";
+import { readJson, retryAfterSeconds, storeFetch } from "../http/upstream";
+import { Refusal, StoreUnreachable } from "../purchase";
+
+/**
+ * Apple's legacy verifyReceipt (STORES.md 4), for apps that have only a shared secret. Deprecated by Apple but
+ * still answering. Production first; status 21007 ("this is a Sandbox receipt") moves on to Sandbox, and only
+ * for an app that accepts Sandbox. Apple answers HTTP 200 for logical errors: the verdict is in `status`.
+ */
+
+export interface ReceiptTransaction {
+	transactionId: string;
+	originalTransactionId: string;
+	productId: string;
+	quantity: number;
+	purchaseDateMs: number;
+	originalPurchaseDateMs: number | null;
+	/** Subscriptions only. */
+	expiresDateMs: number | null;
+	/** Set when Apple refunded or revoked the transaction. */
+	cancellationDateMs: number | null;
+	/** "0" other reason, "1" an issue in the app. */
+	cancellationReason: string | null;
+	webOrderLineItemId: string | null;
+	appAccountToken: string | null;
+	inAppOwnershipType: string | null;
+	/** The entry as Apple sent it. */
+	raw: unknown;
+}
+
+export interface VerifiedReceipt {
+	environment: "Production" | "Sandbox";
+	bundleId: string;
+	/** receipt.in_app and latest_receipt_info, one entry per transaction id (latest_receipt_info wins). */
+	transactions: ReceiptTransaction[];
+}
+
+export interface VerifyReceiptOptions {
+	sharedSecret: string | undefined;
+	acceptSandbox: boolean;
+	endpoints: Endpoints;
+	timeoutMs: number;
+}
+
+// All _ms values are decimal strings (STORES.md 4.3).
+const millis = z.string().regex(/^\d+$/).transform(Number);
+
+const Entry = z.looseObject({
+	product_id: z.string().min(1),
+	transaction_id: z.string().min(1),
+	original_transaction_id: z.string().min(1),
+	quantity: z.string().regex(/^\d+$/).transform(Number).optional(),
+	purchase_date_ms: millis,
+	original_purchase_date_ms: millis.optional(),
+	expires_date_ms: millis.optional(),
+	cancellation_date_ms: millis.optional(),
+	cancellation_reason: z.string().optional(),
+	web_order_line_item_id: z.string().optional(),
+	app_account_token: z.string().optional(),
+	in_app_ownership_type: z.string().optional(),
+});
+
+const Envelope = z.looseObject({ status: z.number().int(), "is-retryable": z.boolean().optional() });
+
+const Valid = z.looseObject({
+	status: z.number().int(),
+	environment: z.enum(["Production", "Sandbox"]),
+	receipt: z.looseObject({ bundle_id: z.string().min(1), in_app: z.array(Entry).default([]) }),
+	latest_receipt_info: z.array(Entry).default([]),
+});
+
+const SANDBOX_RECEIPT = 21007;
+
+/** Statuses that are Apple's "no" about the receipt itself. */
+const REFUSED: Record<number, string> = {
+	21003: "Apple could not authenticate the receipt",
+	// The secret is per app, so this is also what a receipt of another app gets.
+	21004: "the receipt does not belong to the app whose shared secret was sent (or apple.sharedSecret is wrong)",
+	21010: "Apple has no such account: treat the receipt as never purchased",
+};
+
+export async function verifyReceipt(receiptData: string, options: VerifyReceiptOptions): Promise<VerifiedReceipt> {
+	const production = await post(options.endpoints.appleReceiptProduction, receiptData, options);
+	if (production.status !== SANDBOX_RECEIPT) return judge(production, "Production");
+	if (!options.acceptSandbox) {
+		throw new Refusal("sandbox_not_accepted", "this is a Sandbox receipt and the app does not accept Sandbox purchases");
+	}
+	return judge(await post(options.endpoints.appleReceiptSandbox, receiptData, options), "Sandbox");
+}
+
+async function post(url: string, receiptData: string, options: VerifyReceiptOptions): Promise<{ status: number; body: unknown }> {
+	const body = {
+		"receipt-data": receiptData,
+		...(options.sharedSecret === undefined ? {} : { password: options.sharedSecret }),
+		// Every transaction, not only the latest renewal: the claimed one may be older.
+		"exclude-old-transactions": false,
+	};
+	const response = await storeFetch(
+		"app_store",
+		url,
+		{ method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify(body) },
+		options.timeoutMs,
+	);
+	if (!response.ok) {
+		await response.body?.cancel();
+		throw new StoreUnreachable("app_store", `verifyReceipt answered HTTP ${response.status}`, { retryAfterSeconds: retryAfterSeconds(response) });
+	}
+	const json = await readJson("app_store", response);
+	const envelope = Envelope.safeParse(json);
+	if (!envelope.success) throw new StoreUnreachable("app_store", "verifyReceipt answered a shape this service does not understand");
+	if (envelope.data["is-retryable"] === true) throw new StoreUnreachable("app_store", `verifyReceipt answered status ${envelope.data.status} and says to retry`);
+	return { status: envelope.data.status, body: json };
+}
+
+function judge(answer: { status: number; body: unknown }, asked: "Production" | "Sandbox"): VerifiedReceipt {
+	const { status } = answer;
+	const refused = REFUSED[status];
+	if (refused) throw new Refusal("invalid_purchase", `${refused} (verifyReceipt status ${status})`, answer.body);
+	// 21006: valid, but an expired iOS 6-style subscription receipt; the receipt is still returned and expiry is
+	// judged from its dates like any other.
+	if (status !== 0 && status !== 21006) {
+		// 21002/21005/21009/21100-21199 are Apple's own trouble; 21000 is ours; 21008 from Sandbox contradicts the
+		// 21007 Production just gave. None is a verdict on the purchase.
+		throw new StoreUnreachable("app_store", `verifyReceipt (${asked}) answered status ${status}`);
+	}
+	const parsed = Valid.safeParse(answer.body);
+	if (!parsed.success) throw new StoreUnreachable("app_store", "verifyReceipt answered a shape this service does not understand");
+	const byId = new Map<string, ReceiptTransaction>();
+	for (const entry of [...parsed.data.receipt.in_app, ...parsed.data.latest_receipt_info]) byId.set(entry.transaction_id, toTransaction(entry));
+	return { environment: parsed.data.environment, bundleId: parsed.data.receipt.bundle_id, transactions: [...byId.values()] };
+}
+
+function toTransaction(entry: z.infer<typeof Entry>): ReceiptTransaction {
+	return {
+		transactionId: entry.transaction_id,
+		originalTransactionId: entry.original_transaction_id,
+		productId: entry.product_id,
+		quantity: entry.quantity ?? 1,
+		purchaseDateMs: entry.purchase_date_ms,
+		originalPurchaseDateMs: entry.original_purchase_date_ms ?? null,
+		expiresDateMs: entry.expires_date_ms ?? null,
+		cancellationDateMs: entry.cancellation_date_ms ?? null,
+		cancellationReason: entry.cancellation_reason ?? null,
+		webOrderLineItemId: entry.web_order_line_item_id ?? null,
+		appAccountToken: entry.app_account_token ?? null,
+		inAppOwnershipType: entry.in_app_ownership_type ?? null,
+		raw: entry,
+	};
+}

@@ -1,0 +1,231 @@
+import type { AppConfig, AppleAppConfig, Config } from "../config/schema";
+import { ApiError } from "../http/errors";
+import { Refusal, type Purchase } from "../purchase";
+import { AppleRejected, AppStoreServerApiClient, type AppleApiEnvironment, type Lookup } from "./api-client";
+import type { TrustStore } from "./chain";
+import { AppleReceiptError, AppleVerificationError } from "./errors";
+import { purchaseFromReceipt, purchaseFromTransaction, type AppleClaim } from "./judge";
+import { parseAppReceipt } from "./receipt";
+import { verifyReceipt } from "./receipt-client";
+import { createTrustStore, defaultTrustStore, InvalidTrustedRootError } from "./roots";
+import { verifyAppleTransaction, type AppleTransaction } from "./signed-data";
+
+/**
+ * Verifies App Store purchase evidence and returns the normalized purchase, or throws Refusal (a reasoned "no")
+ * or StoreUnreachable (no answer to be had), exactly like verifyGooglePurchase. Three kinds of evidence:
+ *   - a StoreKit 2 signed transaction: verified offline against Apple's root; with refreshSignedTransactions,
+ *     asked about again through the App Store Server API to catch a refund made after it was signed;
+ *   - a transaction id: looked up with Get Transaction Info (needs API credentials);
+ *   - a legacy app receipt: only a carrier of transaction ids. With API credentials the claimed transaction is
+ *     looked up like a transaction id; with only a shared secret, Apple's verifyReceipt vouches for it.
+ * Whatever the app sends, what grants access is something Apple signed or said. A lapsed auto-renewable
+ * subscription is looked up once more (Get All Subscription Statuses, when the app has API credentials): the app
+ * may hold an old period's transaction of a subscription that has renewed since.
+ */
+
+export interface AppleEvidence {
+	productId: string;
+	signedTransaction?: string;
+	/** The transaction the app claims (the wrapper's purchaseID). */
+	transactionId?: string;
+	/** Base64 legacy app receipt. */
+	receipt?: string;
+	/** The app's user, checked against appAccountToken when apple.appAccountTokenIsUserUuid is on. */
+	userId?: string;
+}
+
+interface Context {
+	app: AppConfig;
+	apple: AppleAppConfig;
+	config: Config;
+	claim: AppleClaim;
+	/** Set when the app has App Store Server API credentials. */
+	client: AppStoreServerApiClient | undefined;
+	now: number;
+}
+
+export async function verifyAppleEvidence(app: AppConfig, config: Config, evidence: AppleEvidence, now = Date.now()): Promise<Purchase> {
+	const apple = app.apple;
+	// Not verdicts on the purchase: the deployment or the request lacks what is needed to ask Apple. A 400, so a
+	// wrapper app never takes them for a "no" (and refunds).
+	if (!apple) throw new ApiError("invalid_request", `app ${app.id} is not configured for the App Store (apps[].apple in APPS_CONFIG)`);
+	const claim: AppleClaim = { productId: evidence.productId, ...(evidence.userId === undefined ? {} : { userId: evidence.userId }) };
+	const ctx: Context = { app, apple, config, claim, client: apiClientFor(apple, config), now };
+	if (evidence.signedTransaction !== undefined) return fromSignedTransaction(ctx, evidence.signedTransaction);
+	if (evidence.receipt !== undefined) return fromReceipt(ctx, evidence.receipt, evidence.transactionId);
+	if (evidence.transactionId !== undefined) return fromTransactionId(ctx, evidence.transactionId);
+	throw new ApiError("invalid_request", "no App Store evidence: send a signed transaction, a transaction id or a receipt");
+}
+
+export function apiClientFor(apple: AppleAppConfig, config: Config): AppStoreServerApiClient | undefined {
+	if (!apple.api) return undefined;
+	return new AppStoreServerApiClient({ bundleId: apple.bundleId, credentials: apple.api, endpoints: config.endpoints, timeoutMs: config.storeTimeoutMs });
+}
+
+async function fromSignedTransaction(ctx: Context, jws: string): Promise<Purchase> {
+	let tx = await verifyTransaction(ctx, jws);
+	const environment = apiEnvironment(tx);
+	if (ctx.client && environment && ctx.apple.refreshSignedTransactions) {
+		// The JWS is Apple's word at signing time; a refund since then is only known to the server.
+		const fresh = await lookUpTransaction(ctx, ctx.client, tx.transactionId, { environment });
+		if (fresh.transactionId !== tx.transactionId) throw new Refusal("invalid_purchase", "Apple answered a different transaction than the one asked about");
+		tx = fresh;
+	}
+	return judge(ctx, tx);
+}
+
+async function fromTransactionId(ctx: Context, transactionId: string): Promise<Purchase> {
+	if (!ctx.client) {
+		throw new ApiError("invalid_request", `app ${ctx.app.id} has no App Store Server API key (apple.api): send the signed transaction or the receipt instead of a transaction id`);
+	}
+	return judge(ctx, await lookUpTransaction(ctx, ctx.client, transactionId, { acceptSandbox: ctx.app.acceptSandbox }));
+}
+
+async function fromReceipt(ctx: Context, receipt: string, claimedId: string | undefined): Promise<Purchase> {
+	if (ctx.client) {
+		let parsed: ReturnType<typeof parseAppReceipt>;
+		try {
+			parsed = parseAppReceipt(receipt);
+		} catch (err) {
+			if (err instanceof AppleReceiptError) throw new Refusal("invalid_purchase", `the receipt cannot be read: ${err.message}`);
+			throw err;
+		}
+		if (parsed.bundleId !== ctx.apple.bundleId) throw new Refusal("app_mismatch", `the receipt is for bundle ${parsed.bundleId}, not ${ctx.apple.bundleId}`);
+		// The receipt's own word, unauthenticated: enough to refuse early, never to accept.
+		if (parsed.receiptType === "Xcode") throw new Refusal("environment_not_accepted", "an Xcode receipt cannot be confirmed by Apple: send the StoreKit 2 signed transaction instead");
+		if (parsed.receiptType === "ProductionSandbox" && !ctx.app.acceptSandbox) {
+			throw new Refusal("sandbox_not_accepted", "this is a Sandbox receipt and the app does not accept Sandbox purchases");
+		}
+		const picked = pickClaimed(parsed.inApp, claimedId, ctx.claim.productId, (t) => t.purchaseDate ?? 0);
+		return judge(ctx, await lookUpTransaction(ctx, ctx.client, picked.transactionId, { acceptSandbox: ctx.app.acceptSandbox }));
+	}
+	if (ctx.apple.sharedSecret === undefined) {
+		throw new ApiError("invalid_request", `app ${ctx.app.id} has neither an App Store Server API key (apple.api) nor a shared secret (apple.sharedSecret): receipts cannot be verified`);
+	}
+	const verified = await verifyReceipt(receipt, {
+		sharedSecret: ctx.apple.sharedSecret,
+		acceptSandbox: ctx.app.acceptSandbox,
+		endpoints: ctx.config.endpoints,
+		timeoutMs: ctx.config.storeTimeoutMs,
+	});
+	if (verified.bundleId !== ctx.apple.bundleId) throw new Refusal("app_mismatch", `the receipt is for bundle ${verified.bundleId}, not ${ctx.apple.bundleId}`);
+	let picked = pickClaimed(verified.transactions, claimedId, ctx.claim.productId, (t) => t.expiresDateMs ?? t.purchaseDateMs);
+	if (picked.expiresDateMs !== null) {
+		// A subscription's later renewals share its original id: the latest one says whether it is still paid for.
+		const renewals = verified.transactions.filter((t) => t.originalTransactionId === picked.originalTransactionId && t.productId === picked.productId);
+		picked = renewals.reduce((a, b) => ((b.expiresDateMs ?? 0) > (a.expiresDateMs ?? 0) ? b : a), picked);
+	}
+	return purchaseFromReceipt(ctx.app, ctx.claim, verified, picked, ctx.now);
+}
+
+/**
+ * The receipt's transaction that is the claimed purchase: the one with the claimed id (or whose original id it
+ * is: a StoreKit 1 restore gets a new id), else the latest one of the claimed product. A receipt holding
+ * neither proves nothing about this purchase.
+ */
+function pickClaimed<T extends { transactionId: string; originalTransactionId: string | null; productId: string }>(
+	transactions: readonly T[],
+	claimedId: string | undefined,
+	productId: string,
+	recency: (t: T) => number,
+): T {
+	const byId = claimedId === undefined ? undefined : transactions.find((t) => t.transactionId === claimedId || t.originalTransactionId === claimedId);
+	if (byId) return byId;
+	const sameProduct = transactions.filter((t) => t.productId === productId);
+	if (sameProduct.length === 0) {
+		throw new Refusal("invalid_purchase", `the receipt holds no transaction ${claimedId === undefined ? "" : `${claimedId} and none `}for product ${productId}`);
+	}
+	return sameProduct.reduce((a, b) => (recency(b) > recency(a) ? b : a));
+}
+
+/** Get Transaction Info, and the signed transaction it returns verified like any other. */
+async function lookUpTransaction(ctx: Context, client: AppStoreServerApiClient, transactionId: string, lookup: Lookup): Promise<AppleTransaction> {
+	try {
+		const found = await client.getTransactionInfo(transactionId, lookup);
+		return await verifyTransaction(ctx, found.value.signedTransactionInfo);
+	} catch (err) {
+		if (err instanceof AppleRejected) {
+			const where = "environment" in lookup ? lookup.environment : lookup.acceptSandbox ? "Production or Sandbox" : "Production (Sandbox not asked: the app does not accept Sandbox purchases)";
+			throw new Refusal("invalid_purchase", `Apple knows no transaction ${transactionId} for ${ctx.apple.bundleId} in ${where} (errorCode ${err.errorCode})`, err.raw);
+		}
+		throw err;
+	}
+}
+
+/** The subscription's latest renewal when the transaction in hand has lapsed: the app may hold an old one. */
+async function latestRenewal(ctx: Context, tx: AppleTransaction): Promise<AppleTransaction> {
+	const environment = apiEnvironment(tx);
+	const lapsed = tx.type === "Auto-Renewable Subscription" && tx.expiresDate !== undefined && tx.expiresDate <= ctx.now;
+	if (!ctx.client || !environment || !lapsed || tx.revocationDate !== undefined || tx.productId !== ctx.claim.productId) return tx;
+	let statuses;
+	try {
+		statuses = await ctx.client.getAllSubscriptionStatuses(tx.originalTransactionId, { environment });
+	} catch (err) {
+		// Apple not knowing the subscription leaves the transaction in hand as the answer: expired.
+		if (err instanceof AppleRejected) return tx;
+		throw err;
+	}
+	let latest = tx;
+	for (const group of statuses.value.data) {
+		for (const last of group.lastTransactions) {
+			if (last.originalTransactionId !== tx.originalTransactionId) continue;
+			const candidate = await verifyTransaction(ctx, last.signedTransactionInfo);
+			const sameSubscription = candidate.originalTransactionId === tx.originalTransactionId && candidate.productId === tx.productId;
+			if (sameSubscription && (candidate.expiresDate ?? 0) > (latest.expiresDate ?? 0)) latest = candidate;
+		}
+	}
+	return latest;
+}
+
+async function judge(ctx: Context, tx: AppleTransaction): Promise<Purchase> {
+	return purchaseFromTransaction(ctx.app, ctx.claim, await latestRenewal(ctx, tx), ctx.now);
+}
+
+/** The API server that holds this transaction; none for Xcode and LocalTesting data. */
+function apiEnvironment(tx: AppleTransaction): AppleApiEnvironment | undefined {
+	return tx.environment === "Production" || tx.environment === "Sandbox" ? tx.environment : undefined;
+}
+
+/** verifyAppleTransaction, its failures turned into refusals the app can act on. */
+async function verifyTransaction(ctx: Context, jws: string): Promise<AppleTransaction> {
+	try {
+		const verified = await verifyAppleTransaction(jws, {
+			roots: trustStoreFor(ctx.config),
+			app: { bundleId: ctx.apple.bundleId, appAppleId: ctx.apple.appAppleId, allowLocalTesting: ctx.apple.allowLocalTesting },
+			acceptSandbox: ctx.app.acceptSandbox,
+			now: ctx.now,
+		});
+		return verified.payload;
+	} catch (err) {
+		if (!(err instanceof AppleVerificationError)) throw err;
+		switch (err.code) {
+			case "wrong_bundle_id":
+			case "wrong_app_apple_id":
+				throw new Refusal("app_mismatch", err.message);
+			case "environment_not_accepted":
+				throw new Refusal("sandbox_not_accepted", "this is a Sandbox purchase and the app does not accept Sandbox purchases");
+			case "local_testing_not_allowed":
+				throw new Refusal("environment_not_accepted", err.message);
+			default:
+				throw new Refusal("invalid_signature", `the signed transaction does not verify (${err.code}): ${err.message}`);
+		}
+	}
+}
+
+/** One trust store per loaded configuration, so root keys are imported once per isolate. */
+const trustStores = new WeakMap<Config, TrustStore>();
+
+function trustStoreFor(config: Config): TrustStore {
+	if (!config.appleRootCertificates) return defaultTrustStore();
+	let store = trustStores.get(config);
+	if (!store) {
+		try {
+			store = createTrustStore(config.appleRootCertificates);
+		} catch (err) {
+			if (err instanceof InvalidTrustedRootError) throw new ApiError("misconfigured", `appleRootCertificates: ${err.message}`);
+			throw err;
+		}
+		trustStores.set(config, store);
+	}
+	return store;
+}

@@ -1,0 +1,85 @@
+import { Hono, type Context } from "hono";
+import { authenticateApple } from "./apple-auth";
+import { appleConfig } from "./apple-config";
+import { appleError, injectedApiError } from "./apple-faults";
+import {
+	appleTransactions,
+	renewalInfoPayload,
+	signApple,
+	signTransaction,
+	subscriptionChain,
+	type AppleTransactionRecord,
+} from "./apple-transactions";
+import { storeEndpoint } from "./faults";
+
+/**
+ * The App Store Server API endpoints the service uses, for one environment: mounted at {base}/apple/production
+ * (endpoints.appleProduction) and {base}/apple/sandbox (endpoints.appleSandbox). Each server knows only its own
+ * environment's transactions, and only those of the app named by the token's `bid`.
+ */
+
+/** 1 active, 2 expired, 5 revoked (STORES.md 1.3); billing retry and grace period are not modelled. */
+function subscriptionStatus(t: AppleTransactionRecord): number {
+	if (t.revocationDate !== null) return 5;
+	return (t.expiresDate ?? 0) > Date.now() ? 1 : 2;
+}
+
+export function appleApi(environment: "Production" | "Sandbox") {
+	const api = new Hono();
+
+	/** Authenticates as Apple does (bare 401), applies an injected Apple error, then finds the transaction. */
+	async function lookup(c: Context, id: string): Promise<{ response: Response } | { transaction: AppleTransactionRecord }> {
+		const config = appleConfig(c);
+		const caller = await authenticateApple(c.req.header("authorization"), config);
+		if ("refused" in caller) {
+			console.log(`store emulator: App Store Server API 401 (${caller.refused})`);
+			return { response: c.body(null, 401) };
+		}
+		const injected = injectedApiError(c, new URL(c.req.url).pathname);
+		if (injected) return { response: injected };
+		if (!/^\d+$/.test(id)) return { response: appleError(c, 4000006) };
+		const transaction = appleTransactions.get(id);
+		// Another app's transaction, or one of the other environment, does not exist for this caller.
+		if (!transaction || transaction.environment !== environment || transaction.bundleId !== caller.bundleId) {
+			return { response: appleError(c, 4040010) };
+		}
+		return { transaction };
+	}
+
+	api.get("/inApps/v1/transactions/:transactionId", storeEndpoint("apple.transactions.get"), async (c) => {
+		const found = await lookup(c, c.req.param("transactionId") ?? "");
+		if ("response" in found) return found.response;
+		return c.json({ signedTransactionInfo: await signTransaction(appleConfig(c), found.transaction) });
+	});
+
+	api.get("/inApps/v1/subscriptions/:transactionId", storeEndpoint("apple.subscriptions.get"), async (c) => {
+		const found = await lookup(c, c.req.param("transactionId") ?? "");
+		if ("response" in found) return found.response;
+		const config = appleConfig(c);
+		const { transaction } = found;
+		const app = config.apps.find((a) => a.bundleId === transaction.bundleId);
+		const data = [];
+		if (transaction.type === "Auto-Renewable Subscription") {
+			// The latest transaction of every subscription of this account in the group.
+			const originals = new Set(
+				[...appleTransactions.values()]
+					.filter((t) => t.account === transaction.account && t.environment === environment && t.subscriptionGroupIdentifier === transaction.subscriptionGroupIdentifier)
+					.map((t) => t.originalTransactionId),
+			);
+			const lastTransactions = [];
+			for (const original of originals) {
+				const latest = subscriptionChain(original).at(-1)!;
+				lastTransactions.push({
+					status: subscriptionStatus(latest),
+					originalTransactionId: original,
+					signedTransactionInfo: await signTransaction(config, latest),
+					signedRenewalInfo: await signApple(config, renewalInfoPayload(latest)),
+				});
+			}
+			data.push({ subscriptionGroupIdentifier: transaction.subscriptionGroupIdentifier, lastTransactions });
+		}
+		return c.json({ environment, bundleId: transaction.bundleId, ...(app ? { appAppleId: app.appAppleId } : {}), data });
+	});
+
+	return api;
+}

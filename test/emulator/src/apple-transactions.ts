@@ -1,0 +1,174 @@
+import { signJws } from "../../support/pki.ts";
+import { signingKey, type AppleEmulatorConfig } from "./apple-config";
+import { randomDigits } from "./state";
+
+/**
+ * The App Store's transactions as the emulator holds them, and their signed form (JWSTransactionDecodedPayload,
+ * STORES.md 2.2), signed with the test PKI's leaf exactly as the App Store signs: header { alg, x5c }.
+ * A transaction lives in one environment, as at Apple. Xcode transactions exist only on the device: no server
+ * knows them, and Xcode signs them with its own key (header kid "Apple_Xcode_Key", one certificate).
+ */
+
+export type AppleTransactionType = "Consumable" | "Non-Consumable" | "Auto-Renewable Subscription" | "Non-Renewing Subscription";
+export type AppleEnvironment = "Production" | "Sandbox" | "Xcode";
+export type RevocationType = "REFUND_FULL" | "REFUND_PRORATED" | "FAMILY_REVOKE";
+
+export interface AppleTransactionRecord {
+	transactionId: string;
+	originalTransactionId: string;
+	webOrderLineItemId: string | null;
+	bundleId: string;
+	productId: string;
+	type: AppleTransactionType;
+	environment: AppleEnvironment;
+	/** The Apple account that bought it: a receipt holds the account's transactions for one app. */
+	account: string;
+	purchaseDate: number;
+	originalPurchaseDate: number;
+	expiresDate: number | null;
+	quantity: number;
+	appAccountToken: string | null;
+	subscriptionGroupIdentifier: string | null;
+	revocationDate: number | null;
+	revocationType: RevocationType | null;
+}
+
+export const appleTransactions = new Map<string, AppleTransactionRecord>();
+
+export const TRANSACTION_TYPES: readonly AppleTransactionType[] = ["Consumable", "Non-Consumable", "Auto-Renewable Subscription", "Non-Renewing Subscription"];
+
+export interface CreateAppleTransaction {
+	bundleId: string;
+	productId: string;
+	type?: AppleTransactionType;
+	environment?: AppleEnvironment;
+	/** Auto-renewable subscriptions: seconds from now to expiry (negative: already expired). Default 30 days. */
+	expiresInSeconds?: number;
+	/** true = a full refund; or Apple's revocationType. */
+	revoked?: boolean | RevocationType;
+	appAccountToken?: string;
+	quantity?: number;
+	/** A renewal of this subscription: same original id, account and group. */
+	renewalOf?: string;
+	account?: string;
+}
+
+let sequence = 0;
+
+function newTransactionId(environment: AppleEnvironment): string {
+	sequence += 1;
+	// Real ids are decimal strings; Sandbox's start 2000000, Xcode's are tiny.
+	if (environment === "Xcode") return String(sequence);
+	const prefix = environment === "Sandbox" ? "2000000" : "1000000";
+	return `${prefix}${String(sequence).padStart(4, "0")}${randomDigits(5)}`;
+}
+
+export function createAppleTransaction(input: CreateAppleTransaction): AppleTransactionRecord | string {
+	const renewed = input.renewalOf === undefined ? undefined : appleTransactions.get(input.renewalOf);
+	if (input.renewalOf !== undefined && !renewed) return `no transaction ${input.renewalOf} to renew`;
+	const type = input.type ?? renewed?.type ?? "Non-Consumable";
+	if (!TRANSACTION_TYPES.includes(type)) return `type must be one of ${TRANSACTION_TYPES.join(", ")}`;
+	const environment = input.environment ?? renewed?.environment ?? "Production";
+	if (!["Production", "Sandbox", "Xcode"].includes(environment)) return "environment must be Production, Sandbox or Xcode";
+	if (renewed && (type !== "Auto-Renewable Subscription" || renewed.type !== type)) return "only auto-renewable subscriptions renew";
+	const now = Date.now();
+	const transactionId = newTransactionId(environment);
+	const subscription = type === "Auto-Renewable Subscription";
+	const record: AppleTransactionRecord = {
+		transactionId,
+		originalTransactionId: renewed?.originalTransactionId ?? transactionId,
+		webOrderLineItemId: subscription ? `${randomDigits(8)}` : null,
+		bundleId: renewed?.bundleId ?? input.bundleId,
+		productId: input.productId,
+		type,
+		environment,
+		account: input.account ?? renewed?.account ?? crypto.randomUUID(),
+		purchaseDate: now,
+		originalPurchaseDate: renewed?.originalPurchaseDate ?? now,
+		expiresDate: subscription ? now + (input.expiresInSeconds ?? 30 * 24 * 3600) * 1000 : null,
+		quantity: input.quantity ?? 1,
+		appAccountToken: input.appAccountToken ?? renewed?.appAccountToken ?? null,
+		subscriptionGroupIdentifier: subscription ? (renewed?.subscriptionGroupIdentifier ?? `group.${input.productId}`) : null,
+		revocationDate: null,
+		revocationType: null,
+	};
+	applyRevocation(record, input.revoked);
+	appleTransactions.set(transactionId, record);
+	return record;
+}
+
+export function applyRevocation(record: AppleTransactionRecord, revoked: CreateAppleTransaction["revoked"]): void {
+	if (revoked === undefined) return;
+	if (revoked === false) {
+		record.revocationDate = null;
+		record.revocationType = null;
+		return;
+	}
+	record.revocationDate = Date.now();
+	record.revocationType = revoked === true ? "REFUND_FULL" : revoked;
+}
+
+/** The JWSTransactionDecodedPayload Apple would sign now for this transaction. */
+export function transactionPayload(t: AppleTransactionRecord): Record<string, unknown> {
+	return {
+		transactionId: t.transactionId,
+		originalTransactionId: t.originalTransactionId,
+		...(t.webOrderLineItemId ? { webOrderLineItemId: t.webOrderLineItemId } : {}),
+		bundleId: t.bundleId,
+		productId: t.productId,
+		...(t.subscriptionGroupIdentifier ? { subscriptionGroupIdentifier: t.subscriptionGroupIdentifier } : {}),
+		purchaseDate: t.purchaseDate,
+		originalPurchaseDate: t.originalPurchaseDate,
+		...(t.expiresDate !== null ? { expiresDate: t.expiresDate } : {}),
+		quantity: t.quantity,
+		type: t.type,
+		...(t.appAccountToken ? { appAccountToken: t.appAccountToken } : {}),
+		inAppOwnershipType: "PURCHASED",
+		signedDate: Date.now(),
+		...(t.revocationDate !== null
+			? { revocationDate: t.revocationDate, revocationType: t.revocationType, ...(t.revocationType === "FAMILY_REVOKE" ? {} : { revocationReason: 0 }) }
+			: {}),
+		environment: t.environment,
+		transactionReason: t.originalTransactionId === t.transactionId ? "PURCHASE" : "RENEWAL",
+		storefront: "USA",
+		storefrontId: "143441",
+		price: 990,
+		currency: "USD",
+	};
+}
+
+/** JWSRenewalInfoDecodedPayload for the latest transaction of a subscription. */
+export function renewalInfoPayload(t: AppleTransactionRecord): Record<string, unknown> {
+	const active = t.revocationDate === null && (t.expiresDate ?? 0) > Date.now();
+	return {
+		originalTransactionId: t.originalTransactionId,
+		autoRenewProductId: t.productId,
+		productId: t.productId,
+		autoRenewStatus: active ? 1 : 0,
+		...(active ? {} : { expirationIntent: 1 }),
+		signedDate: Date.now(),
+		environment: t.environment,
+		recentSubscriptionStartDate: t.originalPurchaseDate,
+		...(t.expiresDate !== null ? { renewalDate: t.expiresDate } : {}),
+	};
+}
+
+/** Signs Apple-style, or Xcode-style for Xcode transactions. */
+export async function signApple(config: AppleEmulatorConfig, payload: Record<string, unknown>): Promise<string> {
+	const key = await signingKey(config);
+	if (payload.environment === "Xcode") {
+		return signJws(payload, key, config.signing.x5c.slice(0, 1), { kid: "Apple_Xcode_Key", typ: "JWT" });
+	}
+	return signJws(payload, key, config.signing.x5c);
+}
+
+export function signTransaction(config: AppleEmulatorConfig, t: AppleTransactionRecord): Promise<string> {
+	return signApple(config, transactionPayload(t));
+}
+
+/** The transactions of one subscription, latest (furthest expiry) last. */
+export function subscriptionChain(originalTransactionId: string): AppleTransactionRecord[] {
+	return [...appleTransactions.values()]
+		.filter((t) => t.originalTransactionId === originalTransactionId)
+		.sort((a, b) => (a.expiresDate ?? a.purchaseDate) - (b.expiresDate ?? b.purchaseDate));
+}

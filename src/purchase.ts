@@ -53,8 +53,7 @@ export type RefusalCode =
 	| "environment_not_accepted"
 	| "owned_by_another_user"
 	| "invalid_signature"
-	| "user_mismatch"
-	| "not_supported";
+	| "user_mismatch";
 
 export class Refusal extends Error {
 	constructor(
@@ -90,7 +89,8 @@ export class StoreUnreachable extends Error {
 export function isEntitled(purchase: Pick<Purchase, "state" | "kind" | "expiresAt">, now = Date.now()): boolean {
 	if (purchase.kind === "subscription") {
 		const live = purchase.state === "active" || purchase.state === "in_grace_period" || purchase.state === "canceled";
-		return live && purchase.expiresAt !== null && purchase.expiresAt > now;
+		// Apple's non-renewing subscriptions carry no expiry: the app decides their term, so they count while active.
+		return live && (purchase.expiresAt === null || purchase.expiresAt > now);
 	}
 	return purchase.state === "active" || purchase.state === "consumed";
 }

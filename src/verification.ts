@@ -1,3 +1,4 @@
+import { verifyAppleEvidence } from "./apple/verify";
 import type { AppConfig, Config } from "./config/schema";
 import { verifyGooglePurchase } from "./google/verify";
 import { Refusal, isEntitled, type Purchase } from "./purchase";
@@ -8,7 +9,7 @@ import { Refusal, isEntitled, type Purchase } from "./purchase";
  */
 export type Evidence =
 	| { store: "google_play"; productId: string; purchaseToken: string; typeHint?: "product" | "subscription" }
-	| { store: "app_store"; productId: string; signedTransaction?: string; transactionId?: string; receipt?: string };
+	| { store: "app_store"; productId: string; signedTransaction?: string; transactionId?: string; receipt?: string; userId?: string };
 
 /** Verifies evidence with its store and returns a purchase that grants access now, or throws Refusal / StoreUnreachable. */
 export async function verifyEvidence(app: AppConfig, config: Config, evidence: Evidence): Promise<Purchase> {
@@ -18,7 +19,8 @@ export async function verifyEvidence(app: AppConfig, config: Config, evidence: E
 			purchase = await verifyGooglePurchase(app, config, evidence);
 			break;
 		case "app_store":
-			throw new Refusal("not_supported", "App Store verification is not supported yet");
+			purchase = await verifyAppleEvidence(app, config, evidence);
+			break;
 	}
 	if (purchase.productId !== evidence.productId) {
 		throw new Refusal("product_mismatch", `the purchase is for product ${purchase.productId}, not ${evidence.productId}`);

@@ -31,9 +31,12 @@ const ValidateBody = z.discriminatedUnion(
 			store: z.literal("app_store"),
 			userId,
 			productId,
-			signedTransaction: z.string().min(1).optional(),
-			transactionId: z.string().min(1).max(64).optional(),
+			signedTransaction: z.string().min(1).max(64 * 1024).optional(),
+			transactionId: z.string().regex(/^\d{1,32}$/, { error: "must be an App Store transaction id (digits)" }).optional(),
 			receipt: z.string().min(1).optional(),
+		}).refine((b) => b.signedTransaction !== undefined || b.transactionId !== undefined || b.receipt !== undefined, {
+			error: "send signedTransaction, transactionId or receipt",
+			path: ["signedTransaction"],
 		}),
 	],
 	{ error: 'must be "google_play" or "app_store"' },
@@ -54,7 +57,14 @@ export const purchaseRoutes = new Hono<AppEnv>()
 		const evidence: Evidence =
 			body.store === "google_play"
 				? { store: "google_play", productId: body.productId, purchaseToken: body.purchaseToken, ...(body.type ? { typeHint: body.type } : {}) }
-				: { store: "app_store", productId: body.productId, signedTransaction: body.signedTransaction, transactionId: body.transactionId, receipt: body.receipt };
+				: {
+						store: "app_store",
+						productId: body.productId,
+						userId: body.userId,
+						...(body.signedTransaction ? { signedTransaction: body.signedTransaction } : {}),
+						...(body.transactionId ? { transactionId: body.transactionId } : {}),
+						...(body.receipt ? { receipt: body.receipt } : {}),
+					};
 		try {
 			const purchase = await verifyEvidence(app, config, evidence);
 			const grant = await grantPurchase(c.env, purchase, body.userId);

@@ -65,9 +65,19 @@ export const verifyRoutes = new Hono<AppEnv>().post("/", async (c) => {
 });
 
 function evidenceFrom(body: VerifyBody, packageName: string | undefined): Evidence {
-	const { verificationData, productID } = body.purchaseDetails;
+	const { verificationData, productID, purchaseID } = body.purchaseDetails;
 	if (verificationData.source === "app_store") {
-		return { store: "app_store", productId: productID, ...(body.purchaseDetails.purchaseID ? { transactionId: body.purchaseDetails.purchaseID } : {}) };
+		// StoreKit 2 hands the app a signed transaction (a compact JWS); StoreKit 1 an app receipt (base64).
+		// purchaseID picks the claimed transaction out of a receipt, or is looked up on its own.
+		const data = verificationData.serverVerificationData.trim();
+		const isJws = /^[\w-]+\.[\w-]+\.[\w-]+$/.test(data);
+		return {
+			store: "app_store",
+			productId: productID,
+			userId: body.userIdentifier,
+			...(isJws ? { signedTransaction: data } : { receipt: data }),
+			...(purchaseID ? { transactionId: purchaseID } : {}),
+		};
 	}
 	let json: unknown;
 	try {

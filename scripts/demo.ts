@@ -57,6 +57,39 @@ export async function runDemo(service: string, emulator: string): Promise<boolea
 	show("purchases", history.purchases.map(({ productId, state, entitled }) => ({ productId, state, entitled })));
 	expect("the purchase is in user123's history", history.purchases.some((p) => p.productId === "premium_monthly" && p.entitled));
 
+	step("5. A user buys premium_lifetime on the App Store; StoreKit 2 hands the app a signed transaction");
+	const tx = (await (
+		await fetch(`${emulator}/_emulator/apple/transactions`, {
+			method: "POST",
+			headers: { "content-type": "application/json" },
+			body: JSON.stringify({ bundleId: SAMPLE_APP.bundleId, productId: "premium_lifetime", type: "Non-Consumable" }),
+		})
+	).json()) as { transactionId: string; signedTransaction: string; receipt: string };
+	show("transaction id", tx.transactionId);
+	const appleBody = (user: string, data: string) => ({
+		userIdentifier: user,
+		appId: Number(SAMPLE_APP.id),
+		purchaseDetails: {
+			verificationData: { serverVerificationData: data, localVerificationData: data, source: "app_store" },
+			productID: "premium_lifetime",
+			purchaseID: tx.transactionId,
+			status: "purchased",
+			transactionDate: String(Date.now()),
+		},
+	});
+	const verifyApple = async (user: string, data: string) => {
+		const response = await fetch(`${service}/verify`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(appleBody(user, data)) });
+		return { status: response.status, body: (await response.json()) as { complete_purchase?: boolean } };
+	};
+	const signed = await verifyApple("user123", tx.signedTransaction);
+	show(`answer ${signed.status}`, signed.body);
+	expect("the signed transaction (checked up to the root, offline) completes", signed.status === 200 && signed.body.complete_purchase === true);
+
+	step("6. Someone else sends the legacy receipt holding the same transaction");
+	const shared = await verifyApple("someone-else", tx.receipt);
+	show(`answer ${shared.status}`, shared.body);
+	expect("complete_purchase is false", shared.status === 200 && shared.body.complete_purchase === false);
+
 	console.log(ok ? "\ndemo: every step answered as expected" : "\ndemo: a step did not answer as expected");
 	return ok;
 }

@@ -18,6 +18,7 @@ export interface FixtureOptions {
 export const SAMPLE_APP = {
 	id: "1234",
 	packageName: "com.example.iapedge",
+	bundleId: "com.example.iapedge",
 	apiKey: "sample-api-key-0123456789abcdef",
 	clientEmail: "iap-verifier@iap-edge-sample.iam.gserviceaccount.com",
 } as const;

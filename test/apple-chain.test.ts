@@ -2,7 +2,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vite
 import { clearChainCache, verifyCertificateChain, type TrustStore } from "../src/apple/chain";
 import { APPLE_ROOT_CA_G3, createTrustStore, defaultTrustStore, InvalidTrustedRootError } from "../src/apple/roots";
 import { APPLE_RECEIPT_SIGNING_LEAF_2025, APPLE_ROOT_CA_G3 as FIXTURE_ROOT, REAL_APPLE_X5C } from "./fixtures/apple/real-chain.ts";
-import { createApplePki, issueCertificate, type ApplePki, type ApplePkiOptions } from "./support/pki.ts";
+import { APPLE_INTERMEDIATE_OID, APPLE_LEAF_OID, createApplePki, issueCertificate, type ApplePki, type ApplePkiOptions } from "./support/pki.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
 const NOW = Date.UTC(2026, 0, 1);
@@ -125,6 +125,16 @@ async function refusedChain(options: ApplePkiOptions, effectiveDate = NOW) {
 describe("a chain that is not Apple's shape", () => {
 	it("is refused when self-signed: the leaf names and signs itself", async () => {
 		expect(await refusedChain({ leaf: { selfSigned: true } })).toMatchObject({ code: "untrusted_chain" });
+	});
+
+	it("is refused when one self-signed certificate, named like the trusted root and carrying both Apple OIDs, fills x5c", async () => {
+		const trusted = await createApplePki();
+		const forged = await issueCertificate({ commonName: "Test Apple Root CA - G3", ca: true, appleOid: APPLE_LEAF_OID, extraOids: [APPLE_INTERMEDIATE_OID] });
+		const x5c = [forged.base64, forged.base64, forged.base64];
+		expect(await refusal(verifyCertificateChain(x5c, createTrustStore([trusted.root.base64]), Date.now()))).toMatchObject({
+			code: "untrusted_chain",
+			message: expect.stringContaining("intermediate's signature"),
+		});
 	});
 
 	it("is refused when it leads to a root nobody configured", async () => {
@@ -257,7 +267,7 @@ describe("the verified-chain cache", () => {
 	});
 
 	it("holds at most 64 chains, forgetting the oldest first", async () => {
-		const leaves = await Promise.all(Array.from({ length: 64 }, () => issueCertificate({ ...within, hash: "SHA-384", appleOid: "1.2.840.113635.100.6.11.1" }, pki.intermediate)));
+		const leaves = await Promise.all(Array.from({ length: 64 }, () => issueCertificate({ ...within, hash: "SHA-384", appleOid: APPLE_LEAF_OID }, pki.intermediate)));
 		await verifyCertificateChain(pki.x5c, store, NOW, NOW);
 		for (const leaf of leaves) await verifyCertificateChain([leaf.base64, pki.x5c[1], pki.x5c[2]], store, NOW, NOW);
 		const verify = spyOnVerify();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { base64ToBytes, base64UrlToText, childrenOf, DerError, readOid, readString, readTime, readTlv, readUnsigned, type Tlv } from "../src/apple/der";
+import { base64ToBytes, base64UrlToText, DerCursor, DerError, readOid, readString, readTime, readTlv, readUnsigned } from "../src/apple/der";
 import { AppleVerificationError } from "../src/apple/errors";
 import { Oid, parseCertificate } from "../src/apple/x509";
 import { APPLE_RECEIPT_SIGNING_LEAF_2025, APPLE_WWDR_CA_G6 } from "./fixtures/apple/real-chain.ts";
@@ -41,9 +41,10 @@ describe("a DER element", () => {
 		const encoded = concat(indefinite(0x30, inner, integer(5)), bytes(0xff));
 		const outer = readTlv(encoded);
 		expect(outer).toEqual({ tag: 0x30, start: 0, contentStart: 2, contentEnd: encoded.length - 3, end: encoded.length - 1 });
-		const [first, second] = childrenOf(encoded, outer) as [Tlv, Tlv];
-		expect(first).toMatchObject({ tag: 0x30, end: 2 + inner.length });
-		expect(readUnsigned(encoded, second)).toBe(5);
+		const children = DerCursor.within(encoded, outer);
+		expect(children.next(0x30)).toMatchObject({ end: 2 + inner.length });
+		expect(readUnsigned(encoded, children.next())).toBe(5);
+		expect(children.done).toBe(true);
 	});
 });
 
@@ -69,8 +70,9 @@ describe("malformed DER", () => {
 
 	it("is refused when a child runs past its parent's end", () => {
 		const encoded = bytes(0x30, 0x03, 0x04, 0x05, 1, 2, 3, 4, 5);
-		expect(refusal(() => childrenOf(encoded, readTlv(bytes(0x30, 0x03, 0x04, 0x05, 1))))).toBeInstanceOf(DerError);
-		expect(refusal(() => childrenOf(encoded, { tag: 0x30, start: 0, contentStart: 2, contentEnd: 5, end: 5 }))).toBeInstanceOf(DerError);
+		const parent = readTlv(encoded);
+		expect(parent.end).toBe(5);
+		expect(refusal(() => DerCursor.within(encoded, parent).next())).toBeInstanceOf(DerError);
 	});
 });
 

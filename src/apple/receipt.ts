@@ -8,7 +8,7 @@
  * Receipts arrive as BER: Xcode and older devices write indefinite lengths and wrap the content in a constructed
  * OCTET STRING; both are read here.
  */
-import { base64ToBytes, contextTag, DerCursor, DerError, readOid, readString, readTlv, readUnsigned, Tag, type Tlv } from "./der";
+import { base64ToBytes, contextTag, DerCursor, DerError, readInner, readOid, readSingle, readString, readUnsigned, Tag, type Tlv } from "./der";
 import { AppleReceiptError } from "./errors";
 
 export interface ReceiptPurchase {
@@ -54,19 +54,18 @@ export function parseAppReceipt(base64: string): AppReceipt {
 
 function readReceipt(bytes: Uint8Array): AppReceipt {
 	// ContentInfo ::= SEQUENCE { contentType OID, content [0] EXPLICIT SignedData }
-	const contentInfo = readTlv(bytes);
-	if (contentInfo.tag !== Tag.SEQUENCE || contentInfo.end !== bytes.length) throw new DerError("not a single SEQUENCE", 0);
+	const contentInfo = readSingle(bytes, 0, bytes.length, Tag.SEQUENCE);
 	const info = DerCursor.within(bytes, contentInfo);
 	if (readOid(bytes, info.next(Tag.OID)) !== PKCS7_SIGNED_DATA) throw new DerError("not PKCS#7 SignedData", contentInfo.contentStart);
-	const signedData = DerCursor.within(bytes, single(bytes, info.next(contextTag(0)), Tag.SEQUENCE));
+	const signedData = DerCursor.within(bytes, readInner(bytes, info.next(contextTag(0)), Tag.SEQUENCE));
 	// SignedData ::= SEQUENCE { version, digestAlgorithms SET, encapContentInfo SEQUENCE, … }
 	signedData.next(Tag.INTEGER);
 	signedData.next(Tag.SET);
 	const encapsulated = DerCursor.within(bytes, signedData.next(Tag.SEQUENCE));
 	if (readOid(bytes, encapsulated.next(Tag.OID)) !== PKCS7_DATA) throw new DerError("content is not PKCS#7 data", 0);
-	let payload = octetStringValue(bytes, single(bytes, encapsulated.next(contextTag(0))));
+	let payload = octetStringValue(bytes, readInner(bytes, encapsulated.next(contextTag(0))));
 	// Xcode wraps the attributes in one more OCTET STRING; Apple's own ReceiptUtility unwraps it the same way.
-	if (payload[0] === Tag.OCTET_STRING || payload[0] === Tag.CONSTRUCTED_OCTET_STRING) payload = octetStringValue(payload, whole(payload));
+	if (payload[0] === Tag.OCTET_STRING || payload[0] === Tag.CONSTRUCTED_OCTET_STRING) payload = octetStringValue(payload, readSingle(payload));
 	return readAttributes(payload);
 }
 
@@ -82,7 +81,7 @@ function readAttributes(payload: Uint8Array): AppReceipt {
 		// Two bundle ids could be read two ways; a receipt with either is not one Apple wrote.
 		if (seen.has(type)) throw new DerError(`receipt attribute ${type} appears twice`, value.start);
 		seen.add(type);
-		const inner = single(payload, value);
+		const inner = readInner(payload, value);
 		if (type === RECEIPT_TYPE) receipt.receiptType = readString(payload, inner);
 		else if (type === APP_APPLE_ID) receipt.appAppleId = readUnsigned(payload, inner);
 		else receipt.bundleId = readString(payload, inner);
@@ -95,7 +94,7 @@ function readPurchase(record: Uint8Array): ReceiptPurchase {
 	const fields = new Map<number, Tlv>();
 	for (const [type, value] of attributes(record)) {
 		if (fields.has(type)) throw new DerError(`in-app attribute ${type} appears twice`, value.start);
-		fields.set(type, single(record, value));
+		fields.set(type, readInner(record, value));
 	}
 	const text = (type: number) => {
 		const tlv = fields.get(type);
@@ -121,7 +120,7 @@ function readPurchase(record: Uint8Array): ReceiptPurchase {
 
 /** SET OF ReceiptAttribute ::= SEQUENCE { type INTEGER, version INTEGER, value OCTET STRING } */
 function* attributes(bytes: Uint8Array): Generator<[type: number, value: Tlv]> {
-	const set = whole(bytes);
+	const set = readSingle(bytes);
 	if (set.tag !== Tag.SET) throw new DerError("receipt attributes are not a SET", 0);
 	const list = DerCursor.within(bytes, set);
 	while (!list.done) {
@@ -132,21 +131,6 @@ function* attributes(bytes: Uint8Array): Generator<[type: number, value: Tlv]> {
 		attribute.finish();
 		yield [type, value];
 	}
-}
-
-/** The one element that fills `bytes`. */
-function whole(bytes: Uint8Array): Tlv {
-	const tlv = readTlv(bytes);
-	if (tlv.end !== bytes.length) throw new DerError("unexpected trailing data", tlv.end);
-	return tlv;
-}
-
-/** The one element inside `outer` (an EXPLICIT tag or an attribute's OCTET STRING), of `tag` if given. */
-function single(bytes: Uint8Array, outer: Tlv, tag?: number): Tlv {
-	const cursor = new DerCursor(bytes, outer.contentStart, outer.contentEnd);
-	const inner = cursor.next(tag);
-	cursor.finish();
-	return inner;
 }
 
 /** An OCTET STRING's bytes; BER's constructed form is a series of segments, joined here. */

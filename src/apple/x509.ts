@@ -2,7 +2,7 @@
  * X.509 certificates, read only as far as Apple's chain check needs: what is signed, by which algorithm, the
  * names that link the chain, the validity window, the key, the CA flag and which extensions are present.
  */
-import { base64ToBytes, contextTag, DerCursor, DerError, encodingOf, readBitStringBytes, readBoolean, readOid, readTime, readTlv, readUnsigned, Tag, type Bytes, type Tlv } from "./der";
+import { base64ToBytes, contextTag, DerCursor, DerError, encodingOf, readBitStringBytes, readBoolean, readInner, readOid, readSingle, readTime, readUnsigned, Tag, type Bytes, type Tlv } from "./der";
 import { AppleVerificationError } from "./errors";
 
 export const Oid = {
@@ -74,9 +74,7 @@ export async function importPublicKey(cert: Certificate): Promise<CryptoKey> {
 }
 
 function parse(der: Bytes): Certificate {
-	const outer = readTlv(der, 0);
-	if (outer.tag !== Tag.SEQUENCE || outer.end !== der.length) throw new DerError("not a single DER SEQUENCE", 0);
-	const cert = DerCursor.within(der, outer);
+	const cert = DerCursor.within(der, readSingle(der, 0, der.length, Tag.SEQUENCE));
 	const tbsTlv = cert.next(Tag.SEQUENCE);
 	const signatureAlgorithmTlv = cert.next(Tag.SEQUENCE);
 	const signature = readBitStringBytes(der, cert.next(Tag.BIT_STRING));
@@ -109,7 +107,7 @@ function parse(der: Bytes): Certificate {
 	readBitStringBytes(der, key.next(Tag.BIT_STRING));
 	key.finish();
 
-	const { extensions, isCa } = extensionsTlv ? readExtensions(der, readInner(der, extensionsTlv)) : { extensions: new Set<string>(), isCa: false };
+	const { extensions, isCa } = extensionsTlv ? readExtensions(der, readInner(der, extensionsTlv, Tag.SEQUENCE)) : { extensions: new Set<string>(), isCa: false };
 	return {
 		tbs: encodingOf(der, tbsTlv),
 		signatureAlgorithm: readOid(der, DerCursor.within(der, signatureAlgorithmTlv).next()),
@@ -129,7 +127,6 @@ function parse(der: Bytes): Certificate {
 function readExtensions(der: Bytes, sequence: Tlv): { extensions: Set<string>; isCa: boolean } {
 	const extensions = new Set<string>();
 	let isCa = false;
-	if (sequence.tag !== Tag.SEQUENCE) throw new DerError("extensions are not a SEQUENCE", sequence.start);
 	const list = DerCursor.within(der, sequence);
 	while (!list.done) {
 		const extension = DerCursor.within(der, list.next(Tag.SEQUENCE));
@@ -146,21 +143,11 @@ function readExtensions(der: Bytes, sequence: Tlv): { extensions: Set<string>; i
 }
 
 function readBasicConstraintsCa(der: Bytes, octets: Tlv): boolean {
-	const sequence = readTlv(der, octets.contentStart, octets.contentEnd);
-	if (sequence.tag !== Tag.SEQUENCE || sequence.end !== octets.contentEnd) throw new DerError("basicConstraints is not a SEQUENCE", octets.start);
-	const fields = DerCursor.within(der, sequence);
+	const fields = DerCursor.within(der, readInner(der, octets, Tag.SEQUENCE));
 	const ca = fields.optional(Tag.BOOLEAN);
 	fields.optional(Tag.INTEGER); // pathLenConstraint
 	fields.finish();
 	return ca ? readBoolean(der, ca) : false;
-}
-
-/** The single element inside an EXPLICIT tag. */
-function readInner(der: Bytes, explicit: Tlv): Tlv {
-	const cursor = DerCursor.within(der, explicit);
-	const inner = cursor.next();
-	cursor.finish();
-	return inner;
 }
 
 export function bytesEqual(a: Bytes, b: Bytes): boolean {

@@ -38,7 +38,7 @@ export function indefinite(tag: number, ...content: Uint8Array[]): Bytes {
 export const sequence = (...content: Uint8Array[]) => tlv(0x30, ...content);
 export const set = (...content: Uint8Array[]) => tlv(0x31, ...content);
 /** `[n] EXPLICIT inner`. */
-export const explicit = (n: number, ...inner: Bytes[]) => tlv(0xa0 | n, ...inner);
+export const explicit = (n: number, ...inner: Uint8Array[]) => tlv(0xa0 | n, ...inner);
 export const octetString = (bytes: Uint8Array) => tlv(0x04, bytes);
 export const bitString = (bytes: Uint8Array) => tlv(0x03, Uint8Array.of(0), bytes);
 export const nullValue = () => Uint8Array.of(0x05, 0x00);

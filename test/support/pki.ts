@@ -25,6 +25,8 @@ export interface CertificateSpec {
 	ca?: boolean;
 	/** Apple's marker extension OID; null leaves it out. */
 	appleOid?: string | null;
+	/** Further NULL-valued extensions, e.g. both Apple OIDs on one forged certificate. */
+	extraOids?: string[];
 	/** Names this issuer instead of the real one, whose key still signs: a chain whose names do not link. */
 	issuerCommonName?: string;
 }
@@ -97,7 +99,7 @@ export async function issueCertificate(spec: CertificateSpec, issuer?: IssuedCer
 		sequence(oid("2.5.29.15"), boolean(true), octetString(tlv(0x03, spec.ca ? Uint8Array.of(1, 0x06) : Uint8Array.of(7, 0x80)))),
 		sequence(oid("2.5.29.14"), octetString(octetString(keyIdentifier))),
 		sequence(oid("2.5.29.35"), octetString(sequence(tlv(0x80, issuer?.keyIdentifier ?? keyIdentifier)))),
-		...(spec.appleOid ? [sequence(oid(spec.appleOid), octetString(nullValue()))] : []),
+		...[...(spec.appleOid ? [spec.appleOid] : []), ...(spec.extraOids ?? [])].map((id) => sequence(oid(id), octetString(nullValue()))),
 	];
 	const algorithm = sequence(oid(SIGNATURE_OIDS[hash]));
 	const tbs = sequence(

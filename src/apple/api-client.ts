@@ -1,5 +1,5 @@
 import { SignJWT, importPKCS8 } from "jose";
-import { z } from "zod";
+import * as z from "zod";
 import type { AppleAppConfig, Endpoints } from "../config/schema";
 import { ApiError } from "../http/errors";
 import { readJson, retryAfterSeconds, storeFetch } from "../http/upstream";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { Endpoints } from "../config/schema";
 import { readJson, retryAfterSeconds, storeFetch } from "../http/upstream";
 import { Refusal, StoreUnreachable } from "../purchase";

@@ -3,7 +3,7 @@
  * SignedDataVerifier does it with online checks off (STORES.md 2.5): a compact ES256 JWS whose x5c chains to a
  * trusted root at the time Apple signed it, then the app's own checks (bundle id, app id, environment).
  */
-import { z } from "zod";
+import * as z from "zod";
 import { verifyCertificateChain, type TrustStore } from "./chain";
 import { base64ToBytes, base64UrlToText, DerError, type Bytes } from "./der";
 import { AppleVerificationError } from "./errors";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * The shape of APPS_CONFIG: every app this deployment serves, with its keys and store credentials.

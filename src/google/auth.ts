@@ -2,7 +2,7 @@ import { SignJWT, importPKCS8 } from "jose";
 import type { GoogleServiceAccount } from "../config/schema";
 import { StoreUnreachable } from "../purchase";
 import { readJson, storeFetch } from "../http/upstream";
-import { z } from "zod";
+import * as z from "zod";
 import { ApiError } from "../http/errors";
 
 /**

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * The parts of Google's answers we act on. Anything else Google adds passes through untouched in `raw`;

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import { appForApiKey } from "../http/auth";
 import type { AppEnv } from "../http/app";
 import { ApiError } from "../http/errors";

@@ -2,6 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index";
+import { APPLE_ROOT_CA_G3 } from "../src/apple/roots";
 import { emulator, googleVerifyBody, json } from "./support/service.ts";
 
 /** A deployment with a bad APPS_CONFIG answers every request with what to fix, never a crash and never a secret. */
@@ -45,6 +46,7 @@ describe("a deployment with a wrong field", () => {
 		["apps[1].apiKeys[0]", JSON.stringify({ apps: [{ id: "1", apiKeys: ["k".repeat(32)], acceptSandbox: false }, { id: "2", apiKeys: ["k".repeat(32)], acceptSandbox: false }] })],
 		["endpoints.googlePlay", JSON.stringify({ apps: [{ id: "1", apiKeys: ["k".repeat(32)], acceptSandbox: false }], endpoints: { googlePlay: "ftp://x" } })],
 		["apps", JSON.stringify({ apps: [] })],
+		["appleRootCertificates[1]", JSON.stringify({ apps: [{ id: "1", apiKeys: ["k".repeat(32)], acceptSandbox: false }], appleRootCertificates: [APPLE_ROOT_CA_G3, "TOP-SECRET-not-a-certificate"] })],
 	])("names %s and never echoes a value", async (field, config) => {
 		const { status, body } = await fetchWith(config);
 		expect(status).toBe(503);

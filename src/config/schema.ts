@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { createTrustStore, InvalidTrustedRootError } from "../apple/roots";
 
 /**
  * The shape of APPS_CONFIG: every app this deployment serves, with its keys and store credentials.
@@ -82,9 +83,19 @@ export const ConfigSchema = z
 		/** Milliseconds to wait for a store before answering "unreachable". */
 		storeTimeoutMs: z.number().int().min(100).max(60_000).default(10_000),
 		/** Base64 DER roots trusted for Apple signed data. Default: Apple Root CA - G3 only. */
-		appleRootCertificates: z.array(z.string().min(100)).optional(),
+		appleRootCertificates: z.array(z.string()).min(1, { error: "list at least one root, or leave the field out for Apple Root CA - G3" }).optional(),
 	})
 	.superRefine((config, ctx) => {
+		if (config.appleRootCertificates) {
+			// Roots are public, so the reason may be specific; checked here so a bad one is reported at start-up,
+			// not at the first App Store verification.
+			try {
+				createTrustStore(config.appleRootCertificates);
+			} catch (err) {
+				if (!(err instanceof InvalidTrustedRootError)) throw err;
+				ctx.addIssue({ code: "custom", path: ["appleRootCertificates", err.index], message: err.message });
+			}
+		}
 		const ids = new Set<string>();
 		const keys = new Set<string>();
 		config.apps.forEach((app, i) => {

@@ -64,6 +64,30 @@ describe("a StoreKit 2 signed transaction sent to /verify", () => {
 	});
 });
 
+describe("App Store evidence that is not evidence", () => {
+	it.each([
+		["text that is neither a JWS nor base64", "not a receipt!!"],
+		["a JWS whose parts are not base64url", "a.b.c"],
+		["a JWS with no algorithm", "e30.e30.e30"],
+		["a truncated PKCS#7 receipt", "MIAGCSqGSIb3DQEHAqCAMIACAQEx"],
+		["100 KB of nothing", "x".repeat(100_000)],
+	])("is refused with a reason, never a 500: %s", async (_, data) => {
+		const body = {
+			userIdentifier: uniqueUser(),
+			appId: 1234,
+			purchaseDetails: {
+				verificationData: { serverVerificationData: data, localVerificationData: "", source: "app_store" },
+				productID: "premium_lifetime",
+				purchaseID: "1000000000000001",
+				status: "purchased",
+			},
+		};
+		const { status, body: answer } = await verify(body);
+		expect(status).toBe(200);
+		expect(answer).toMatchObject({ complete_purchase: false, code: expect.stringMatching(/^(invalid_purchase|invalid_signature)$/) });
+	});
+});
+
 describe("a replayed App Store transaction", () => {
 	it("completes again for the same user and is refused for another (receipt sharing)", async () => {
 		const tx = await appleEmulator.createTransaction();

@@ -62,12 +62,16 @@ describe("a valid Google Play subscription", () => {
 
 describe("a replayed Google Play token", () => {
 	it("completes again for the same user (a restore) without a second history row", async () => {
-		const purchase = await emulator.createGooglePurchase({ productId: "premium_lifetime" });
 		const user = uniqueUser();
-		expect((await verify(googleVerifyBody(purchase, { userIdentifier: user }))).body).toEqual({ complete_purchase: true });
-		expect((await verify(googleVerifyBody(purchase, { userIdentifier: user, status: "restored" }))).body).toEqual({ complete_purchase: true });
-		const { results } = await env.DB.prepare("SELECT user_id FROM purchases WHERE transaction_id = ?1").bind(purchase.purchaseToken).all();
-		expect(results).toEqual([{ user_id: user }]);
+		// Acknowledged already, so Google's answer does not change between the two calls.
+		const acknowledged = await emulator.createGooglePurchase({ productId: "premium_lifetime", acknowledged: true });
+		expect((await verify(googleVerifyBody(acknowledged, { userIdentifier: user }))).body).toEqual({ complete_purchase: true });
+		const written = await findPurchase(env.DB, "google_play", acknowledged.purchaseToken);
+		await new Promise((resolve) => setTimeout(resolve, 5));
+		expect((await verify(googleVerifyBody(acknowledged, { userIdentifier: user, status: "restored" }))).body).toEqual({ complete_purchase: true });
+		const { results } = await env.DB.prepare("SELECT user_id, updated_at FROM purchases WHERE transaction_id = ?1").bind(acknowledged.purchaseToken).all();
+		// One row, not rewritten: the claim knows D1 already holds exactly this answer.
+		expect(results).toEqual([{ user_id: user, updated_at: written?.updatedAt }]);
 	});
 
 	it("is refused for a second user (receipt sharing), and the first user keeps it", async () => {

@@ -92,14 +92,18 @@ export class TransactionClaim extends DurableObject<Env> {
 	async claim(purchase: Purchase, userId: string): Promise<ClaimOutcome> {
 		const now = Date.now();
 		const existing = this.#row();
+		const purchaseJson = JSON.stringify(purchase);
 		let seenBefore = false;
+		let unchanged = false;
 		if (existing) {
 			if (existing.user_id !== userId || existing.app_id !== purchase.appId) {
 				return { status: "owned_by_another_user", firstSeenAt: existing.first_seen_at };
 			}
 			if (existing.product_id !== purchase.productId) return { status: "product_mismatch", claimedProductId: existing.product_id };
 			seenBefore = true;
-			this.#sql.exec(`UPDATE claim SET purchase = ?, history_synced = 0 WHERE id = 1`, JSON.stringify(purchase));
+			// A replay the store answered exactly as before, already in D1: nothing to write again.
+			unchanged = existing.history_synced === 1 && existing.purchase === purchaseJson;
+			if (!unchanged) this.#sql.exec(`UPDATE claim SET purchase = ?, history_synced = 0 WHERE id = 1`, purchaseJson);
 		} else {
 			this.#sql.exec(
 				`INSERT INTO claim (id, store, transaction_id, app_id, user_id, product_id, first_seen_at, purchase, ack_state)
@@ -110,12 +114,12 @@ export class TransactionClaim extends DurableObject<Env> {
 				userId,
 				purchase.productId,
 				now,
-				JSON.stringify(purchase),
+				purchaseJson,
 				purchase.needsAcknowledgement ? "pending" : "none",
 			);
 		}
 		const row = this.#row()!;
-		const historyRecorded = await this.#syncHistory(row);
+		const historyRecorded = unchanged || (await this.#syncHistory(row));
 		if (!historyRecorded || row.ack_state === "pending") await this.#scheduleRetry(historyRecorded ? 0 : FIRST_RETRY_MS);
 		return { status: "granted", seenBefore, ownerUserId: row.user_id, firstSeenAt: row.first_seen_at, historyRecorded };
 	}

@@ -55,12 +55,21 @@ export type RefusalCode =
 	| "invalid_signature"
 	| "user_mismatch";
 
+/** The store vouched that a transaction is now in a state that grants nothing (a refund seen on re-verification). */
+export interface Lapse {
+	store: Store;
+	transactionId: string;
+	state: PurchaseState;
+}
+
 export class Refusal extends Error {
 	constructor(
 		readonly code: RefusalCode,
 		message: string,
 		/** What the store said, when it said something, kept for the caller's `data`. */
 		readonly raw?: unknown,
+		/** Set only from what the store vouched for: the ledger records it so the history stays true. */
+		readonly lapse?: Lapse,
 	) {
 		super(message);
 		this.name = "Refusal";

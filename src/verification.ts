@@ -25,6 +25,12 @@ export async function verifyEvidence(app: AppConfig, config: Config, evidence: E
 	if (purchase.productId !== evidence.productId) {
 		throw new Refusal("product_mismatch", `the purchase is for product ${purchase.productId}, not ${evidence.productId}`);
 	}
-	if (!isEntitled(purchase)) throw new Refusal(purchase.state === "expired" ? "expired" : "inactive", `the purchase is ${purchase.state}`);
+	if (!isEntitled(purchase)) {
+		throw new Refusal(purchase.state === "expired" ? "expired" : "inactive", `the purchase is ${purchase.state}`, purchase.raw, {
+			store: purchase.store,
+			transactionId: purchase.transactionId,
+			state: purchase.state,
+		});
+	}
 	return purchase;
 }

@@ -40,6 +40,26 @@ describe("POST /v1/purchases/validate", () => {
 		expect(await json(response)).toMatchObject({ success: false, purchase_provider_reachable: true, code: "owned_by_another_user", purchase: null });
 	});
 
+	it("records in the history that a granted subscription has since expired, when Google says so", async () => {
+		const purchase = await emulator.createGooglePurchase({ productId: "premium_monthly", type: "subscription", acknowledged: true });
+		const userId = uniqueUser();
+		const body = { store: "google_play", userId, productId: "premium_monthly", purchaseToken: purchase.purchaseToken };
+		expect((await json(await validate(body))).success).toBe(true);
+		await emulator.updateGooglePurchase(purchase.purchaseToken, { state: "expired", expiresInSeconds: -60 });
+		expect(await json(await validate(body))).toMatchObject({ success: false, code: "expired" });
+		const history = await json(await call("GET", `/v1/users/${userId}/purchases`, undefined, bearer()));
+		expect(history.purchases).toEqual([expect.objectContaining({ transactionId: purchase.purchaseToken, state: "expired", entitled: false })]);
+	});
+
+	it("leaves the history alone when a refusal says nothing about an existing purchase", async () => {
+		const purchase = await emulator.createGooglePurchase({ productId: "premium_lifetime" });
+		const owner = uniqueUser();
+		await validate({ store: "google_play", userId: owner, productId: "premium_lifetime", purchaseToken: purchase.purchaseToken });
+		expect((await json(await validate({ store: "google_play", userId: uniqueUser(), productId: "premium_lifetime", purchaseToken: purchase.purchaseToken }))).code).toBe("owned_by_another_user");
+		const history = await json(await call("GET", `/v1/users/${owner}/purchases`, undefined, bearer()));
+		expect(history.purchases[0]).toMatchObject({ state: "active", entitled: true });
+	});
+
 	it("answers 503 with purchase_provider_reachable false when Google is down", async () => {
 		const purchase = await emulator.createGooglePurchase({ productId: "premium_lifetime" });
 		await emulator.fault({ match: purchase.purchaseToken, mode: "error", status: 502 });

@@ -1,5 +1,5 @@
 import type { AppConfig } from "../config/schema";
-import { Refusal, type Environment, type Purchase, type PurchaseKind, type PurchaseState } from "../purchase";
+import { Refusal, type Environment, type Lapse, type Purchase, type PurchaseKind, type PurchaseState } from "../purchase";
 import { appAccountTokenForUser } from "./app-account-token";
 import type { ReceiptTransaction } from "./receipt-client";
 import type { AppleTransaction } from "./signed-data";
@@ -31,11 +31,13 @@ export async function purchaseFromTransaction(app: AppConfig, claim: AppleClaim,
 	const kind = KINDS[tx.type ?? ""] ?? kindFromCatalogue(app, tx.productId, tx.expiresDate !== undefined);
 	if (tx.revocationDate !== undefined) {
 		// FAMILY_REVOKE: the purchaser stopped sharing with this family member, no money moved. Anything else is a refund.
-		if (tx.revocationType === "FAMILY_REVOKE") throw new Refusal("revoked", "Apple revoked this transaction: it is no longer shared with this family member", raw);
-		throw new Refusal("refunded", "Apple refunded this transaction", raw);
+		if (tx.revocationType === "FAMILY_REVOKE") {
+			throw new Refusal("revoked", "Apple revoked this transaction: it is no longer shared with this family member", raw, lapse(tx.transactionId, "revoked"));
+		}
+		throw new Refusal("refunded", "Apple refunded this transaction", raw, lapse(tx.transactionId, "refunded"));
 	}
 	const expiresAt = tx.expiresDate ?? null;
-	if (kind === "subscription" && expiresAt !== null && expiresAt <= now) throw new Refusal("expired", "the subscription has expired", raw);
+	if (kind === "subscription" && expiresAt !== null && expiresAt <= now) throw new Refusal("expired", "the subscription has expired", raw, lapse(tx.transactionId, "expired"));
 	return {
 		appId: app.id,
 		store: "app_store",
@@ -66,8 +68,10 @@ export async function purchaseFromReceipt(
 	await checkAccountToken(app, claim, tx.appAccountToken ?? undefined, raw);
 	// verifyReceipt does not say which kind a product is; only subscriptions carry an expiry.
 	const kind = kindFromCatalogue(app, tx.productId, tx.expiresDateMs !== null);
-	if (tx.cancellationDateMs !== null) throw new Refusal("refunded", "Apple refunded this transaction", raw);
-	if (kind === "subscription" && tx.expiresDateMs !== null && tx.expiresDateMs <= now) throw new Refusal("expired", "the subscription has expired", raw);
+	if (tx.cancellationDateMs !== null) throw new Refusal("refunded", "Apple refunded this transaction", raw, lapse(tx.transactionId, "refunded"));
+	if (kind === "subscription" && tx.expiresDateMs !== null && tx.expiresDateMs <= now) {
+		throw new Refusal("expired", "the subscription has expired", raw, lapse(tx.transactionId, "expired"));
+	}
 	const state: PurchaseState = "active";
 	return {
 		appId: app.id,
@@ -85,6 +89,10 @@ export async function purchaseFromReceipt(
 		needsAcknowledgement: false,
 		raw,
 	};
+}
+
+function lapse(transactionId: string, state: PurchaseState): Lapse {
+	return { store: "app_store", transactionId, state };
 }
 
 function kindFromCatalogue(app: AppConfig, productId: string, expires: boolean): PurchaseKind {

@@ -55,7 +55,7 @@ function judgeProduct(app: AppConfig, claim: GooglePurchaseClaim, p: ProductPurc
 	if (p.productId !== undefined && p.productId !== claim.productId) {
 		throw new Refusal("product_mismatch", `the token is for product ${p.productId}, not ${claim.productId}`, raw);
 	}
-	if (p.purchaseState === 1) throw new Refusal("canceled", "the purchase was canceled", raw);
+	if (p.purchaseState === 1) throw new Refusal("canceled", "the purchase was canceled", raw, { store: "google_play", transactionId: claim.purchaseToken, state: "canceled" });
 	if (p.purchaseState === 2) throw new Refusal("pending", "the purchase is pending: payment has not completed", raw);
 	if (p.purchaseState !== 0) throw new Refusal("invalid_purchase", `unknown purchaseState ${p.purchaseState}`, raw);
 	const test = p.purchaseType === 0;
@@ -102,7 +102,9 @@ function judgeSubscription(app: AppConfig, claim: GooglePurchaseClaim, s: Subscr
 	if (state === "pending") throw new Refusal("pending", "the subscription is pending: payment has not completed", raw);
 	const expiries = items.map((item) => (item.expiryTime ? Date.parse(item.expiryTime) : Number.NaN)).filter((t) => !Number.isNaN(t));
 	const expiresAt = expiries.length > 0 ? Math.max(...expiries) : null;
-	if (state === "expired" || expiresAt === null || expiresAt <= now) throw new Refusal("expired", "the subscription has expired", raw);
+	if (state === "expired" || expiresAt === null || expiresAt <= now) {
+		throw new Refusal("expired", "the subscription has expired", raw, { store: "google_play", transactionId: claim.purchaseToken, state: "expired" });
+	}
 	if (state === "on_hold" || state === "paused") throw new Refusal("inactive", `the subscription is ${state.replace("_", " ")}: payment or resumption is due`, raw);
 	if (s.subscriptionState === "SUBSCRIPTION_STATE_PENDING_PURCHASE_CANCELED") throw new Refusal("canceled", "the pending subscription purchase was canceled", raw);
 	const test = s.testPurchase !== undefined;

@@ -1,6 +1,8 @@
 import { ApiError } from "../http/errors";
 import { Refusal, type Purchase } from "../purchase";
 import { claimKey, type ClaimRecord } from "./claim";
+import { setPurchaseState } from "./history";
+import type { Logger } from "../http/log";
 
 /**
  * Turns a verified purchase into a grant for one user, through the transaction's claim. Throws Refusal when
@@ -32,6 +34,21 @@ export async function grantPurchase(env: Env, purchase: Purchase, userId: string
 				});
 			}
 			return { purchase, seenBefore: outcome.seenBefore, firstSeenAt: outcome.firstSeenAt };
+	}
+}
+
+/**
+ * Records what a refusal says the store vouched for (a refund, a revocation, an expiry) on the transaction's
+ * history row, if it has one, so the history does not keep saying "active". Best effort: the refusal stands
+ * either way, and the stores' notifications are the main way the history is kept true.
+ */
+export async function recordLapse(env: Env, refusal: Refusal, log: Logger): Promise<void> {
+	if (!refusal.lapse) return;
+	const { store, transactionId, state } = refusal.lapse;
+	try {
+		await setPurchaseState(env.DB, store, transactionId, state);
+	} catch (err) {
+		log.warn("lapse_not_recorded", { store, state, error: err });
 	}
 }
 

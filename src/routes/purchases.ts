@@ -4,7 +4,7 @@ import { appForApiKey } from "../http/auth";
 import type { AppEnv } from "../http/app";
 import { ApiError } from "../http/errors";
 import { parseJsonBody } from "../http/validate";
-import { claimStub, grantPurchase } from "../ledger/grant";
+import { claimStub, grantPurchase, recordLapse } from "../ledger/grant";
 import { Refusal, StoreUnreachable } from "../purchase";
 import { verifyEvidence, type Evidence } from "../verification";
 
@@ -79,6 +79,7 @@ export const purchaseRoutes = new Hono<AppEnv>()
 			});
 		} catch (err) {
 			if (err instanceof Refusal) {
+				await recordLapse(c.env, err, c.get("log"));
 				return c.json({ success: false, seen_before: false, purchase_provider_reachable: true, message: err.message, code: err.code, purchase: null, data: err.raw ?? null });
 			}
 			if (err instanceof StoreUnreachable) {

@@ -5,7 +5,7 @@ import { checkVerifyKey } from "../http/auth";
 import type { AppEnv } from "../http/app";
 import { ApiError } from "../http/errors";
 import { parseJsonBody, parseWith } from "../http/validate";
-import { grantPurchase } from "../ledger/grant";
+import { grantPurchase, recordLapse } from "../ledger/grant";
 import { Refusal } from "../purchase";
 import type { Evidence } from "../verification";
 import { verifyEvidence } from "../verification";
@@ -58,6 +58,7 @@ export const verifyRoutes = new Hono<AppEnv>().post("/", async (c) => {
 	} catch (err) {
 		if (err instanceof Refusal) {
 			log.info("verify_refused", { app: app.id, code: err.code, reason: err.message });
+			await recordLapse(c.env, err, log);
 			return c.json({ complete_purchase: false, reason: err.message, code: err.code });
 		}
 		throw err;

@@ -68,6 +68,7 @@ export const purchaseRoutes = new Hono<AppEnv>()
 		try {
 			const purchase = await verifyEvidence(app, config, evidence);
 			const grant = await grantPurchase(c.env, purchase, body.userId);
+			c.get("log").info("validate_granted", { app: app.id, store: purchase.store, product: purchase.productId, seen_before: grant.seenBefore });
 			const { raw, ...normalized } = purchase;
 			return c.json({
 				success: true,
@@ -79,6 +80,7 @@ export const purchaseRoutes = new Hono<AppEnv>()
 			});
 		} catch (err) {
 			if (err instanceof Refusal) {
+				c.get("log").info("validate_refused", { app: app.id, store: body.store, code: err.code, reason: err.message });
 				await recordLapse(c.env, err, c.get("log"));
 				return c.json({ success: false, seen_before: false, purchase_provider_reachable: true, message: err.message, code: err.code, purchase: null, data: err.raw ?? null });
 			}

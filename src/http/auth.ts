@@ -2,11 +2,15 @@ import type { AppConfig, Config } from "../config/schema";
 import { ApiError } from "./errors";
 import { matchesAnySecret } from "./secrets";
 
+/** The token of an `Authorization: Bearer <token>` header, if that is what the header holds. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+	return /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "")?.[1];
+}
+
 /** The app whose server API key is presented as `Authorization: Bearer <key>`. Every key is compared in constant time. */
 export async function appForApiKey(config: Config, authorization: string | undefined): Promise<AppConfig> {
-	const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
-	if (!match) throw new ApiError("unauthorized", "send the app's API key as `Authorization: Bearer <key>`");
-	const key = match[1]!;
+	const key = bearerToken(authorization);
+	if (!key) throw new ApiError("unauthorized", "send the app's API key as `Authorization: Bearer <key>`");
 	const matches = await Promise.all(config.apps.map((app) => matchesAnySecret(key, app.apiKeys)));
 	const index = matches.indexOf(true);
 	if (index < 0) throw new ApiError("unauthorized", "the API key is not valid");

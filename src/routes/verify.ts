@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import * as z from "zod";
 import { findApp } from "../config/load";
-import { checkVerifyKey } from "../http/auth";
+import { bearerToken, checkVerifyKey } from "../http/auth";
 import type { AppEnv } from "../http/app";
 import { ApiError } from "../http/errors";
 import { parseJsonBody, parseWith } from "../http/validate";
@@ -46,7 +46,7 @@ export const verifyRoutes = new Hono<AppEnv>().post("/", async (c) => {
 	const config = c.get("config");
 	const app = findApp(config, body.appId);
 	if (!app) throw new ApiError("invalid_request", `appId: no app "${body.appId}" is configured`, { field: "appId" });
-	await checkVerifyKey(app, c.req.query("key") ?? c.req.header("x-verify-key") ?? bearer(c.req.header("authorization")));
+	await checkVerifyKey(app, c.req.query("key") ?? c.req.header("x-verify-key") ?? bearerToken(c.req.header("authorization")));
 
 	const log = c.get("log");
 	try {
@@ -102,8 +102,4 @@ function evidenceFrom(body: VerifyBody, packageName: string | undefined): Eviden
 		purchaseToken: verificationData.serverVerificationData,
 		typeHint: local.autoRenewing === undefined ? "product" : "subscription",
 	};
-}
-
-function bearer(header: string | undefined): string | undefined {
-	return /^Bearer\s+(\S+)$/i.exec(header ?? "")?.[1];
 }

@@ -4,7 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import { loadConfig } from "../config/load";
 import type { Config } from "../config/schema";
 import { StoreUnreachable } from "../purchase";
-import { ApiError, errorBody, statusFor } from "./errors";
+import { ApiError, errorBody, statusFor, storeUnreachableError } from "./errors";
 import { createLogger, type Logger } from "./log";
 
 export interface AppEnv {
@@ -56,18 +56,14 @@ export function createApp(): Hono<AppEnv> {
 
 	app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`, c.get("requestId")), 404));
 
-	app.onError((err, c) => {
+	app.onError((thrown, c) => {
 		const requestId = c.get("requestId") ?? crypto.randomUUID();
 		const log = c.get("log") ?? createLogger(requestId);
+		const err = thrown instanceof StoreUnreachable ? storeUnreachableError(thrown.store, thrown.message, thrown.options) : thrown;
 		if (err instanceof ApiError) {
 			if (err.options.detail !== undefined || err.status >= 500) log.warn("api_error", { code: err.code, message: err.message, detail: err.options.detail });
 			if (err.options.retryAfter) c.header("retry-after", String(err.options.retryAfter));
 			return c.json({ ...errorBody(err.code, err.message, requestId, err.options.field), ...err.options.extra }, err.status);
-		}
-		if (err instanceof StoreUnreachable) {
-			log.warn("store_unreachable", { store: err.store, message: err.message, cause: err.options.cause });
-			c.header("retry-after", String(err.options.retryAfterSeconds ?? 30));
-			return c.json(errorBody("store_unreachable", `${err.store} could not be reached: ${err.message}; retry later`, requestId), 503);
 		}
 		if (err instanceof HTTPException) {
 			const status = err.status;

@@ -1,4 +1,5 @@
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { Store } from "../purchase";
 
 /** The closed set of error codes this service answers with. Each maps to exactly one HTTP status. */
 export type ErrorCode =
@@ -53,6 +54,22 @@ export class ApiError extends Error {
 	get status(): ContentfulStatusCode {
 		return statusFor(this.code);
 	}
+}
+
+/** How long an app is told to wait when a store gave no answer and did not say when to come back. */
+const DEFAULT_STORE_RETRY_SECONDS = 30;
+
+/** The 503 for a store that could not give a verdict, however that was learnt. */
+export function storeUnreachableError(
+	store: Store,
+	message: string,
+	options: { retryAfterSeconds?: number; cause?: unknown; extra?: Record<string, unknown> } = {},
+): ApiError {
+	return new ApiError("store_unreachable", `${store} could not be reached: ${message}; retry later`, {
+		retryAfter: options.retryAfterSeconds ?? DEFAULT_STORE_RETRY_SECONDS,
+		detail: { store, cause: options.cause },
+		...(options.extra ? { extra: options.extra } : {}),
+	});
 }
 
 /** The one error shape on the wire. */

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import * as z from "zod";
 import { appForApiKey } from "../http/auth";
 import type { AppEnv } from "../http/app";
-import { ApiError } from "../http/errors";
+import { ApiError, storeUnreachableError } from "../http/errors";
 import { parseJsonBody } from "../http/validate";
 import { claimStub, grantPurchase, recordLapse } from "../ledger/grant";
 import { Refusal, StoreUnreachable } from "../purchase";
@@ -85,9 +85,8 @@ export const purchaseRoutes = new Hono<AppEnv>()
 				return c.json({ success: false, seen_before: false, purchase_provider_reachable: true, message: err.message, code: err.code, purchase: null, data: err.raw ?? null });
 			}
 			if (err instanceof StoreUnreachable) {
-				throw new ApiError("store_unreachable", `${err.store} could not be reached: ${err.message}; retry later`, {
-					retryAfter: err.options.retryAfterSeconds ?? 30,
-					detail: err.options.cause,
+				throw storeUnreachableError(err.store, err.message, {
+					...err.options,
 					extra: { success: false, seen_before: false, purchase_provider_reachable: false, message: err.message },
 				});
 			}
@@ -114,6 +113,6 @@ export const purchaseRoutes = new Hono<AppEnv>()
 			case "store_refused":
 				throw new ApiError("conflict", `Google refused to consume this purchase: ${outcome.message}`, { field: "purchaseToken" });
 			case "store_unreachable":
-				throw new ApiError("store_unreachable", `google_play could not be reached: ${outcome.message}; retry later`, { retryAfter: outcome.retryAfterSeconds ?? 30 });
+				throw storeUnreachableError(body.store, outcome.message, outcome);
 		}
 	});

@@ -11,7 +11,10 @@ export type Evidence =
 	| { store: "google_play"; productId: string; purchaseToken: string; typeHint?: "product" | "subscription" }
 	| { store: "app_store"; productId: string; signedTransaction?: string; transactionId?: string; receipt?: string; userId?: string };
 
-/** Verifies evidence with its store and returns a purchase that grants access now, or throws Refusal / StoreUnreachable. */
+/**
+ * Verifies evidence with its store and returns a purchase that grants access now, or throws Refusal / StoreUnreachable.
+ * Each store's judge has already refused another product than the one claimed (src/google/verify.ts, src/apple/judge.ts).
+ */
 export async function verifyEvidence(app: AppConfig, config: Config, evidence: Evidence): Promise<Purchase> {
 	let purchase: Purchase;
 	switch (evidence.store) {
@@ -21,9 +24,6 @@ export async function verifyEvidence(app: AppConfig, config: Config, evidence: E
 		case "app_store":
 			purchase = await verifyAppleEvidence(app, config, evidence);
 			break;
-	}
-	if (purchase.productId !== evidence.productId) {
-		throw new Refusal("product_mismatch", `the purchase is for product ${purchase.productId}, not ${evidence.productId}`);
 	}
 	if (!isEntitled(purchase)) {
 		throw new Refusal(purchase.state === "expired" ? "expired" : "inactive", `the purchase is ${purchase.state}`, purchase.raw, {

@@ -119,7 +119,7 @@ export class TransactionClaim extends DurableObject<Env> {
 			);
 		}
 		const row = this.#row()!;
-		const historyRecorded = unchanged || (await this.#syncHistory(row));
+		const historyRecorded = unchanged || (await this.#syncHistory(purchase, row.user_id));
 		if (!historyRecorded || row.ack_state === "pending") await this.#scheduleRetry(historyRecorded ? 0 : FIRST_RETRY_MS);
 		return { status: "granted", seenBefore, ownerUserId: row.user_id, firstSeenAt: row.first_seen_at, historyRecorded };
 	}
@@ -150,12 +150,13 @@ export class TransactionClaim extends DurableObject<Env> {
 		const row = this.#row();
 		if (!row) return { status: "unclaimed" };
 		if (row.user_id !== userId || row.app_id !== appId) return { status: "not_owner" };
-		if ((JSON.parse(row.purchase) as Purchase).kind !== "consumable") return { status: "not_consumable" };
+		const purchase = JSON.parse(row.purchase) as Purchase;
+		if (purchase.kind !== "consumable") return { status: "not_consumable" };
 		if (row.consume_state === "done") return { status: "already_consumed" };
 		if (row.consume_state === "in_progress") return { status: "in_progress" };
 		this.#sql.exec(`UPDATE claim SET consume_state = 'in_progress' WHERE id = 1`);
 		try {
-			await consumeWithStore(this.env, JSON.parse(row.purchase) as Purchase);
+			await consumeWithStore(this.env, purchase);
 		} catch (err) {
 			this.#sql.exec(`UPDATE claim SET consume_state = 'none' WHERE id = 1`);
 			if (err instanceof StoreActionRefused) return { status: "store_refused", message: err.message };
@@ -175,10 +176,10 @@ export class TransactionClaim extends DurableObject<Env> {
 		const row = this.#row();
 		if (!row) return;
 		const log = createLogger(`alarm:${row.store}:${row.transaction_id.slice(0, 16)}`);
+		const purchase = JSON.parse(row.purchase) as Purchase;
 		let unfinished = false;
-		if (row.history_synced !== 1) unfinished = !(await this.#syncHistory(row)) || unfinished;
+		if (row.history_synced !== 1) unfinished = !(await this.#syncHistory(purchase, row.user_id));
 		if (row.ack_state === "pending") {
-			const purchase = JSON.parse(row.purchase) as Purchase;
 			this.#sql.exec(`UPDATE claim SET ack_attempts = ack_attempts + 1 WHERE id = 1`);
 			try {
 				await acknowledgeWithStore(this.env, purchase);
@@ -201,13 +202,14 @@ export class TransactionClaim extends DurableObject<Env> {
 		}
 	}
 
-	async #syncHistory(row: ClaimRow): Promise<boolean> {
+	/** Writes the purchase to D1 for its owner; false (logged) when D1 refused, for the alarm to retry. */
+	async #syncHistory(purchase: Purchase, ownerUserId: string): Promise<boolean> {
 		try {
-			await upsertPurchase(this.env.DB, JSON.parse(row.purchase) as Purchase, row.user_id);
+			await upsertPurchase(this.env.DB, purchase, ownerUserId);
 			this.#sql.exec(`UPDATE claim SET history_synced = 1 WHERE id = 1`);
 			return true;
 		} catch (err) {
-			createLogger(`claim:${row.store}`).error("history_write_failed", { error: err });
+			createLogger(`claim:${purchase.store}`).error("history_write_failed", { error: err });
 			return false;
 		}
 	}

@@ -6,7 +6,7 @@ import { ApiError } from "../src/http/errors";
 import { StoreUnreachable } from "../src/purchase";
 import { APPLE_SAMPLE, APPLE_SANDBOX, APPLE_TEST_APPS } from "./support/apple-fixtures.ts";
 import { appleEmulator, refusal, rejection, testApp, testConfig } from "./support/apple-service.ts";
-import { createApplePki, signJws } from "./support/pki.ts";
+import { base64Url, createApplePki, signJws } from "./support/pki.ts";
 import { TEST_APPS } from "./support/fixtures.ts";
 import { emulator } from "./support/service.ts";
 
@@ -67,7 +67,7 @@ describe("a StoreKit 2 signed transaction", () => {
 		const tx = await appleEmulator.createTransaction({ productId: "coins_100", type: "Consumable" });
 		const [header, payload, signature] = tx.signedTransaction.split(".") as [string, string, string];
 		const decoded = JSON.parse(atob(payload.replaceAll("-", "+").replaceAll("_", "/")));
-		const forged = btoa(JSON.stringify({ ...decoded, productId: "premium_lifetime" })).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+		const forged = base64Url(JSON.stringify({ ...decoded, productId: "premium_lifetime" }));
 		const err = await refusal(verify(sample(), { productId: "premium_lifetime", signedTransaction: `${header}.${forged}.${signature}` }));
 		expect(err.code).toBe("invalid_signature");
 		expect(err.message).toContain("(invalid_signature)");

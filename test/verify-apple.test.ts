@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { appAccountTokenForUser } from "../src/apple/app-account-token";
 import { findPurchase } from "../src/ledger/history";
+import { base64Url } from "./support/pki.ts";
 import { APPLE_TEST_APPS } from "./support/apple-fixtures.ts";
 import { appleEmulator, appleVerifyBody } from "./support/apple-service.ts";
 import { bearer, call, emulator, json, uniqueUser } from "./support/service.ts";
@@ -38,7 +39,7 @@ describe("a StoreKit 2 signed transaction sent to /verify", () => {
 		const tx = await appleEmulator.createTransaction();
 		const [header, payload, signature] = tx.signedTransaction.split(".") as [string, string, string];
 		const claims = JSON.parse(atob(payload.replaceAll("-", "+").replaceAll("_", "/")));
-		const forged = btoa(JSON.stringify({ ...claims, productId: "premium_monthly" })).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+		const forged = base64Url(JSON.stringify({ ...claims, productId: "premium_monthly" }));
 		const body = appleVerifyBody({ ...tx, signedTransaction: `${header}.${forged}.${signature}`, productId: "premium_monthly" });
 		expect((await verify(body)).body).toMatchObject({ complete_purchase: false, code: "invalid_signature" });
 	});

@@ -38,59 +38,6 @@ export interface Purchase {
 	raw: unknown;
 }
 
-/** Why a purchase was refused. Stable strings: apps and dashboards match on them. */
-export type RefusalCode =
-	| "invalid_purchase"
-	| "product_mismatch"
-	| "app_mismatch"
-	| "canceled"
-	| "pending"
-	| "expired"
-	| "inactive"
-	| "refunded"
-	| "revoked"
-	| "sandbox_not_accepted"
-	| "environment_not_accepted"
-	| "owned_by_another_user"
-	| "invalid_signature"
-	| "user_mismatch";
-
-/** The store vouched that a transaction is now in a state that grants nothing (a refund seen on re-verification). */
-export interface Lapse {
-	store: Store;
-	transactionId: string;
-	state: PurchaseState;
-}
-
-export class Refusal extends Error {
-	constructor(
-		readonly code: RefusalCode,
-		message: string,
-		/** What the store said, when it said something, kept for the caller's `data`. */
-		readonly raw?: unknown,
-		/** Set only from what the store vouched for: the ledger records it so the history stays true. */
-		readonly lapse?: Lapse,
-	) {
-		super(message);
-		this.name = "Refusal";
-	}
-}
-
-/**
- * The store could not be asked, or did not answer sensibly: an outage, a timeout, a 5xx, a 429, a shape we do
- * not understand. Never a "no": callers answer non-200 so the app retries.
- */
-export class StoreUnreachable extends Error {
-	constructor(
-		readonly store: Store,
-		message: string,
-		readonly options: { retryAfterSeconds?: number; cause?: unknown } = {},
-	) {
-		super(message);
-		this.name = "StoreUnreachable";
-	}
-}
-
 /**
  * Whether a purchase gives access now. A canceled subscription keeps access until it expires (the user
  * turned renewal off); a canceled one-time purchase was voided and gives none.

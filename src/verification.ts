@@ -1,15 +1,11 @@
-import { verifyAppleEvidence } from "./apple/verify";
+import { Refusal } from "./answers";
+import { verifyAppleEvidence, type AppleEvidence } from "./apple/verify";
 import type { AppConfig, Config } from "./config/schema";
-import { verifyGooglePurchase } from "./google/verify";
-import { Refusal, isEntitled, type Purchase } from "./purchase";
+import { verifyGooglePurchase, type GoogleEvidence } from "./google/verify";
+import { isEntitled, type Purchase } from "./purchase";
 
-/**
- * Purchase evidence, as the routes have parsed it from whichever shape the caller used, and the one
- * dispatch from evidence to the store that can vouch for it.
- */
-export type Evidence =
-	| { store: "google_play"; productId: string; purchaseToken: string; typeHint?: "product" | "subscription" }
-	| { store: "app_store"; productId: string; signedTransaction?: string; transactionId?: string; receipt?: string; userId?: string };
+/** Purchase evidence, in whichever form the caller sent it, and the one dispatch to the store that can vouch for it. */
+export type Evidence = GoogleEvidence | AppleEvidence;
 
 /**
  * Verifies evidence with its store and returns a purchase that grants access now, or throws Refusal / StoreUnreachable.

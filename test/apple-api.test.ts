@@ -2,8 +2,7 @@ import { describe, expect, it } from "vitest";
 import { AppStoreServerApiClient, appleRetryAfterSeconds } from "../src/apple/api-client";
 import { verifyAppleEvidence } from "../src/apple/verify";
 import type { AppConfig } from "../src/config/schema";
-import { ApiError } from "../src/http/errors";
-import { Refusal, StoreUnreachable } from "../src/purchase";
+import { Misconfigured, NotConfigured, Refusal, StoreUnreachable } from "../src/answers";
 import { APPLE_SAMPLE, APPLE_SANDBOX } from "./support/apple-fixtures.ts";
 import { appleEmulator, rejection, testApp, testConfig } from "./support/apple-service.ts";
 import { generateEcKeyPair } from "./support/keys.ts";
@@ -15,7 +14,7 @@ const sample = () => testApp(APPLE_SAMPLE.appId);
 const sandboxApp = () => testApp(APPLE_SANDBOX.appId);
 
 function byId(app: AppConfig, transactionId: string, productId = "premium_lifetime") {
-	return verifyAppleEvidence(app, testConfig(), { productId, transactionId });
+	return verifyAppleEvidence(app, testConfig(), { store: "app_store", form: "transaction_id", productId, transactionId, userId: "test-user" });
 }
 
 describe("a transaction id sent for verification", () => {
@@ -37,10 +36,10 @@ describe("a transaction id sent for verification", () => {
 		expect(await rejection(byId(sample(), "abc"))).toMatchObject({ code: "invalid_purchase", message: expect.stringContaining("4000006") });
 	});
 
-	it("is a bad request, not a refusal, for an app without API credentials", async () => {
+	it("is answered not-configured (a 400), not a refusal, for an app without API credentials", async () => {
 		const err = await rejection(byId(testApp("apple-receipt-app"), "1000000000000001"));
-		expect(err).toBeInstanceOf(ApiError);
-		expect(err).toMatchObject({ code: "invalid_request", message: expect.stringContaining("apple.api") });
+		expect(err).toBeInstanceOf(NotConfigured);
+		expect(err).toMatchObject({ message: expect.stringContaining("apple.api") });
 	});
 });
 
@@ -137,9 +136,9 @@ describe("Apple's errors that say nothing about the purchase", () => {
 		const privateKey = "-----BEGIN PRIVATE KEY-----\nAAAAAAAA\n-----END PRIVATE KEY-----";
 		const broken: AppConfig = { ...app, apple: { ...app.apple!, api: { ...app.apple!.api!, keyId: "BROKENKEY1", privateKey } } };
 		const err = await rejection(byId(broken, tx.transactionId));
-		expect(err).toBeInstanceOf(ApiError);
-		expect(err).toMatchObject({ code: "misconfigured", message: expect.stringContaining("BROKENKEY1") });
-		expect((err as ApiError).message).not.toContain("AAAAAAAA");
+		expect(err).toBeInstanceOf(Misconfigured);
+		expect(err).toMatchObject({ message: expect.stringContaining("BROKENKEY1") });
+		expect((err as Misconfigured).message).not.toContain("AAAAAAAA");
 	});
 });
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { verifyAppleEvidence, type AppleEvidence } from "../src/apple/verify";
+import { verifyAppleEvidence } from "../src/apple/verify";
+import { appleEvidence } from "../src/http/fields";
 import type { AppConfig } from "../src/config/schema";
-import { StoreUnreachable } from "../src/purchase";
+import { StoreUnreachable } from "../src/answers";
 import { APPLE_SAMPLE, APPLE_SANDBOX, APPLE_TEST_APPS } from "./support/apple-fixtures.ts";
 import { appleEmulator, refusal, testApp, testConfig } from "./support/apple-service.ts";
 import { buildAppReceipt } from "./support/receipt-builder.ts";
@@ -12,7 +13,10 @@ import { emulator } from "./support/service.ts";
 const sample = () => testApp(APPLE_SAMPLE.appId);
 const { receiptOnly, receiptStrict, refresh } = APPLE_TEST_APPS;
 
-function verify(app: AppConfig, evidence: AppleEvidence) {
+/** Evidence as a validate body would carry it; the user defaults to one that no appAccountToken names. */
+function verify(app: AppConfig, fields: Omit<Parameters<typeof appleEvidence>[0], "userId"> & { userId?: string }) {
+	const evidence = appleEvidence({ userId: "test-user", ...fields });
+	if (!evidence) throw new Error("test bug: no evidence");
 	return verifyAppleEvidence(app, testConfig(), evidence);
 }
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { appAccountTokenForUser, APP_ACCOUNT_TOKEN_NAMESPACE, uuidV5 } from "../src/apple/app-account-token";
-import { verifyAppleEvidence, type AppleEvidence } from "../src/apple/verify";
+import { verifyAppleEvidence } from "../src/apple/verify";
+import { appleEvidence } from "../src/http/fields";
 import type { AppConfig } from "../src/config/schema";
-import { ApiError } from "../src/http/errors";
-import { StoreUnreachable } from "../src/purchase";
+import { NotConfigured, StoreUnreachable } from "../src/answers";
 import { APPLE_SAMPLE, APPLE_SANDBOX, APPLE_TEST_APPS } from "./support/apple-fixtures.ts";
 import { appleEmulator, refusal, rejection, testApp, testConfig } from "./support/apple-service.ts";
 import { base64Url, createApplePki, signJws } from "./support/pki.ts";
@@ -15,7 +15,10 @@ import { emulator } from "./support/service.ts";
 const sample = () => testApp(APPLE_SAMPLE.appId);
 const { localTesting, accountToken, refresh } = APPLE_TEST_APPS;
 
-function verify(app: AppConfig, evidence: AppleEvidence) {
+/** Evidence as a validate body would carry it; the user defaults to one that no appAccountToken names. */
+function verify(app: AppConfig, fields: Omit<Parameters<typeof appleEvidence>[0], "userId"> & { userId?: string }) {
+	const evidence = appleEvidence({ userId: "test-user", ...fields });
+	if (!evidence) throw new Error("test bug: no evidence");
 	return verifyAppleEvidence(app, testConfig(), evidence);
 }
 
@@ -204,25 +207,10 @@ describe("appAccountToken bound to the app's user", () => {
 	});
 });
 
-describe("a deployment whose Apple configuration is broken", () => {
-	it("answers misconfigured when a configured root is not a certificate, instead of refusing the user", async () => {
-		const tx = await appleEmulator.createTransaction();
-		const broken = { ...testConfig(), appleRootCertificates: ["A".repeat(120)] };
-		const err = await rejection(verifyAppleEvidence(sample(), broken, { productId: "premium_lifetime", signedTransaction: tx.signedTransaction }));
-		expect(err).toBeInstanceOf(ApiError);
-		expect(err).toMatchObject({ code: "misconfigured", message: expect.stringContaining("appleRootCertificates") });
-	});
-});
-
 describe("App Store evidence the app cannot use", () => {
-	it("is a bad request, not a refusal, for an app without an apple block", async () => {
+	it("is answered not-configured (a 400), not a refusal, for an app without an apple block", async () => {
 		const err = await rejection(verify(testApp(TEST_APPS.keyed.id), { productId: "premium_lifetime", transactionId: "1000000000000001" }));
-		expect(err).toBeInstanceOf(ApiError);
-		expect(err).toMatchObject({ code: "invalid_request", message: expect.stringContaining("apps[].apple") });
-	});
-
-	it("is a bad request when it holds no evidence at all", async () => {
-		const err = await rejection(verify(sample(), { productId: "premium_lifetime" }));
-		expect(err).toMatchObject({ code: "invalid_request" });
+		expect(err).toBeInstanceOf(NotConfigured);
+		expect((err as Error).message).toContain("apps[].apple");
 	});
 });

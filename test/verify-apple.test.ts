@@ -67,7 +67,6 @@ describe("a StoreKit 2 signed transaction sent to /verify", () => {
 
 describe("App Store evidence that is not evidence", () => {
 	it.each([
-		["text that is neither a JWS nor base64", "not a receipt!!"],
 		["a JWS whose parts are not base64url", "a.b.c"],
 		["a JWS with no algorithm", "e30.e30.e30"],
 		["a truncated PKCS#7 receipt", "MIAGCSqGSIb3DQEHAqCAMIACAQEx"],
@@ -86,6 +85,26 @@ describe("App Store evidence that is not evidence", () => {
 		const { status, body: answer } = await verify(body);
 		expect(status).toBe(200);
 		expect(answer).toMatchObject({ complete_purchase: false, code: expect.stringMatching(/^(invalid_purchase|invalid_signature)$/) });
+	});
+
+	it.each([
+		["text that is neither a JWS nor base64", "not a receipt!!"],
+		["a signed transaction longer than any Apple signs", `${"a".repeat(9000)}.${"b".repeat(9000)}.c`],
+		["a receipt longer than the limit", "A".repeat(300 * 1024)],
+	])("is a 400 naming the field, before anything is asked: %s", async (_, data) => {
+		const body = {
+			userIdentifier: uniqueUser(),
+			appId: 1234,
+			purchaseDetails: {
+				verificationData: { serverVerificationData: data, localVerificationData: "", source: "app_store" },
+				productID: "premium_lifetime",
+				purchaseID: "1000000000000001",
+				status: "purchased",
+			},
+		};
+		const { status, body: answer } = await verify(body);
+		expect(status).toBe(400);
+		expect(answer.error).toMatchObject({ code: "invalid_request", field: "purchaseDetails.verificationData.serverVerificationData" });
 	});
 });
 

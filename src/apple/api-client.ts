@@ -1,9 +1,8 @@
 import { SignJWT, importPKCS8 } from "jose";
 import * as z from "zod";
 import type { AppleAppConfig, Endpoints } from "../config/schema";
-import { ApiError } from "../http/errors";
-import { readJson, retryAfterSeconds, storeFetch } from "../http/upstream";
-import { StoreUnreachable } from "../purchase";
+import { readJson, retryAfterSeconds, storeFetch } from "../fetch";
+import { Misconfigured, StoreUnreachable } from "../answers";
 
 /**
  * App Store Server API calls used for verification (STORES.md 1). Each request carries a fresh ES256 bearer
@@ -163,7 +162,7 @@ function signingKey(credentials: AppleApiCredentials): Promise<CryptoKey> {
 		key = importPKCS8(credentials.privateKey, "ES256").catch((err: unknown) => {
 			signingKeys.delete(cacheKey);
 			// The message never quotes the key. A key that cannot be used is our configuration, not the user's purchase.
-			throw new ApiError("misconfigured", `apple.api.privateKey (key id ${credentials.keyId}) is not a usable P-256 PKCS#8 key`, { detail: err });
+			throw new Misconfigured(`apple.api.privateKey (key id ${credentials.keyId}) is not a usable P-256 PKCS#8 key`, err);
 		});
 		signingKeys.set(cacheKey, key);
 	}

@@ -1,5 +1,6 @@
 import type { AppConfig } from "../config/schema";
-import { Refusal, type Environment, type Lapse, type Purchase, type PurchaseKind, type PurchaseState } from "../purchase";
+import { type Environment, type Purchase, type PurchaseKind, type PurchaseState } from "../purchase";
+import { Refusal, type Lapse } from "../answers";
 import { appAccountTokenForUser } from "./app-account-token";
 import type { ReceiptTransaction } from "./receipt-client";
 import type { AppleTransaction } from "./signed-data";

@@ -1,7 +1,7 @@
 import * as z from "zod";
 import type { Endpoints } from "../config/schema";
-import { readJson, retryAfterSeconds, storeFetch } from "../http/upstream";
-import { Refusal, StoreUnreachable } from "../purchase";
+import { readJson, retryAfterSeconds, storeFetch } from "../fetch";
+import { Refusal, StoreUnreachable } from "../answers";
 
 /**
  * Apple's legacy verifyReceipt (STORES.md 4), for apps that have only a shared secret. Deprecated by Apple but

@@ -1,13 +1,11 @@
 import type { AppConfig, AppleAppConfig, Config } from "../config/schema";
-import { ApiError } from "../http/errors";
-import { Refusal, type Purchase } from "../purchase";
+import { type Purchase } from "../purchase";
+import { NotConfigured, Refusal } from "../answers";
 import { AppleRejected, AppStoreServerApiClient, type AppleApiEnvironment, type Lookup } from "./api-client";
-import type { TrustStore } from "./chain";
 import { AppleReceiptError, AppleVerificationError } from "./errors";
 import { purchaseFromReceipt, purchaseFromTransaction, type AppleClaim } from "./judge";
 import { parseAppReceipt } from "./receipt";
 import { verifyReceipt } from "./receipt-client";
-import { createTrustStore, defaultTrustStore, InvalidTrustedRootError } from "./roots";
 import { verifyAppleTransaction, type AppleTransaction } from "./signed-data";
 
 /**
@@ -23,16 +21,13 @@ import { verifyAppleTransaction, type AppleTransaction } from "./signed-data";
  * may hold an old period's transaction of a subscription that has renewed since.
  */
 
-export interface AppleEvidence {
-	productId: string;
-	signedTransaction?: string;
-	/** The transaction the app claims (the wrapper's purchaseID). */
-	transactionId?: string;
-	/** Base64 legacy app receipt. */
-	receipt?: string;
-	/** The app's user, checked against appAccountToken when apple.appAccountTokenIsUserUuid is on. */
-	userId?: string;
-}
+/** What the app sent, in one of three forms; `userId` is checked against appAccountToken when apple.appAccountTokenIsUserUuid is on. */
+export type AppleEvidence = { store: "app_store"; productId: string; userId: string } & (
+	| { form: "signed_transaction"; signedTransaction: string }
+	/** A legacy app receipt (base64); `transactionId` is the one the app claims (the wrapper's purchaseID), if it said. */
+	| { form: "receipt"; receipt: string; transactionId?: string }
+	| { form: "transaction_id"; transactionId: string }
+);
 
 interface Context {
 	app: AppConfig;
@@ -48,13 +43,17 @@ export async function verifyAppleEvidence(app: AppConfig, config: Config, eviden
 	const apple = app.apple;
 	// Not verdicts on the purchase: the deployment or the request lacks what is needed to ask Apple. A 400, so a
 	// wrapper app never takes them for a "no" (and refunds).
-	if (!apple) throw new ApiError("invalid_request", `app ${app.id} is not configured for the App Store (apps[].apple in APPS_CONFIG)`);
-	const claim: AppleClaim = { productId: evidence.productId, ...(evidence.userId === undefined ? {} : { userId: evidence.userId }) };
+	if (!apple) throw new NotConfigured(`app ${app.id} is not configured for the App Store (apps[].apple in APPS_CONFIG)`);
+	const claim: AppleClaim = { productId: evidence.productId, userId: evidence.userId };
 	const ctx: Context = { app, apple, config, claim, client: apiClientFor(apple, config), now };
-	if (evidence.signedTransaction !== undefined) return fromSignedTransaction(ctx, evidence.signedTransaction);
-	if (evidence.receipt !== undefined) return fromReceipt(ctx, evidence.receipt, evidence.transactionId);
-	if (evidence.transactionId !== undefined) return fromTransactionId(ctx, evidence.transactionId);
-	throw new ApiError("invalid_request", "no App Store evidence: send a signed transaction, a transaction id or a receipt");
+	switch (evidence.form) {
+		case "signed_transaction":
+			return fromSignedTransaction(ctx, evidence.signedTransaction);
+		case "receipt":
+			return fromReceipt(ctx, evidence.receipt, evidence.transactionId);
+		case "transaction_id":
+			return fromTransactionId(ctx, evidence.transactionId);
+	}
 }
 
 export function apiClientFor(apple: AppleAppConfig, config: Config): AppStoreServerApiClient | undefined {
@@ -76,7 +75,7 @@ async function fromSignedTransaction(ctx: Context, jws: string): Promise<Purchas
 
 async function fromTransactionId(ctx: Context, transactionId: string): Promise<Purchase> {
 	if (!ctx.client) {
-		throw new ApiError("invalid_request", `app ${ctx.app.id} has no App Store Server API key (apple.api): send the signed transaction or the receipt instead of a transaction id`);
+		throw new NotConfigured(`app ${ctx.app.id} has no App Store Server API key (apple.api): send the signed transaction or the receipt instead of a transaction id`);
 	}
 	return judge(ctx, await lookUpTransaction(ctx, ctx.client, transactionId, { acceptSandbox: ctx.app.acceptSandbox }));
 }
@@ -100,7 +99,7 @@ async function fromReceipt(ctx: Context, receipt: string, claimedId: string | un
 		return judge(ctx, await lookUpTransaction(ctx, ctx.client, picked.transactionId, { acceptSandbox: ctx.app.acceptSandbox }));
 	}
 	if (ctx.apple.sharedSecret === undefined) {
-		throw new ApiError("invalid_request", `app ${ctx.app.id} has neither an App Store Server API key (apple.api) nor a shared secret (apple.sharedSecret): receipts cannot be verified`);
+		throw new NotConfigured(`app ${ctx.app.id} has neither an App Store Server API key (apple.api) nor a shared secret (apple.sharedSecret): receipts cannot be verified`);
 	}
 	const verified = await verifyReceipt(receipt, {
 		sharedSecret: ctx.apple.sharedSecret,
@@ -190,7 +189,7 @@ function apiEnvironment(tx: AppleTransaction): AppleApiEnvironment | undefined {
 async function verifyTransaction(ctx: Context, jws: string): Promise<AppleTransaction> {
 	try {
 		const verified = await verifyAppleTransaction(jws, {
-			roots: trustStoreFor(ctx.config),
+			roots: ctx.config.appleTrustStore,
 			app: { bundleId: ctx.apple.bundleId, appAppleId: ctx.apple.appAppleId, allowLocalTesting: ctx.apple.allowLocalTesting },
 			acceptSandbox: ctx.app.acceptSandbox,
 			now: ctx.now,
@@ -210,22 +209,4 @@ async function verifyTransaction(ctx: Context, jws: string): Promise<AppleTransa
 				throw new Refusal("invalid_signature", `the signed transaction does not verify (${err.code}): ${err.message}`);
 		}
 	}
-}
-
-/** One trust store per loaded configuration, so root keys are imported once per isolate. */
-const trustStores = new WeakMap<Config, TrustStore>();
-
-function trustStoreFor(config: Config): TrustStore {
-	if (!config.appleRootCertificates) return defaultTrustStore();
-	let store = trustStores.get(config);
-	if (!store) {
-		try {
-			store = createTrustStore(config.appleRootCertificates);
-		} catch (err) {
-			if (err instanceof InvalidTrustedRootError) throw new ApiError("misconfigured", `appleRootCertificates: ${err.message}`);
-			throw err;
-		}
-		trustStores.set(config, store);
-	}
-	return store;
 }

@@ -1,5 +1,6 @@
 import * as z from "zod";
-import { createTrustStore, InvalidTrustedRootError } from "../apple/roots";
+import type { TrustStore } from "../apple/chain";
+import { createTrustStore, defaultTrustStore, InvalidTrustedRootError } from "../apple/roots";
 
 /**
  * The shape of APPS_CONFIG: every app this deployment serves, with its keys and store credentials.
@@ -86,16 +87,6 @@ export const ConfigSchema = z
 		appleRootCertificates: z.array(z.string()).min(1, { error: "list at least one root, or leave the field out for Apple Root CA - G3" }).optional(),
 	})
 	.superRefine((config, ctx) => {
-		if (config.appleRootCertificates) {
-			// Roots are public, so the reason may be specific; checked here so a bad one is reported at start-up,
-			// not at the first App Store verification.
-			try {
-				createTrustStore(config.appleRootCertificates);
-			} catch (err) {
-				if (!(err instanceof InvalidTrustedRootError)) throw err;
-				ctx.addIssue({ code: "custom", path: ["appleRootCertificates", err.index], message: err.message });
-			}
-		}
 		const ids = new Set<string>();
 		const keys = new Set<string>();
 		config.apps.forEach((app, i) => {
@@ -106,6 +97,19 @@ export const ConfigSchema = z
 				keys.add(key);
 			});
 		});
+	})
+	.transform((config, ctx) => {
+		// Roots are public, so the reason may be specific. Built here, once per loaded configuration, so a bad root is
+		// reported at start-up rather than at the first App Store verification, and root keys are imported once.
+		let appleTrustStore: TrustStore;
+		try {
+			appleTrustStore = config.appleRootCertificates ? createTrustStore(config.appleRootCertificates) : defaultTrustStore();
+		} catch (err) {
+			if (!(err instanceof InvalidTrustedRootError)) throw err;
+			ctx.addIssue({ code: "custom", path: ["appleRootCertificates", err.index], message: err.message });
+			return z.NEVER;
+		}
+		return { ...config, appleTrustStore };
 	});
 
 export type Config = z.output<typeof ConfigSchema>;

@@ -1,9 +1,8 @@
 import { SignJWT, importPKCS8 } from "jose";
 import type { GoogleServiceAccount } from "../config/schema";
-import { StoreUnreachable } from "../purchase";
-import { readJson, storeFetch } from "../http/upstream";
+import { Misconfigured, StoreUnreachable } from "../answers";
+import { readJson, storeFetch } from "../fetch";
 import * as z from "zod";
-import { ApiError } from "../http/errors";
 
 /**
  * OAuth 2.0 access tokens for a service account (RFC 7523 JWT bearer grant, as Google documents for
@@ -85,7 +84,7 @@ async function signAssertion(account: GoogleServiceAccount): Promise<string> {
 	if (!key) {
 		key = importPKCS8(account.private_key, "RS256").catch((err: unknown) => {
 			signingKeys.delete(account.private_key);
-			throw new ApiError("misconfigured", `the private_key of Google service account ${account.client_email} is not a usable RSA key`, { detail: err });
+			throw new Misconfigured(`the private_key of Google service account ${account.client_email} is not a usable RSA key`, err);
 		});
 		signingKeys.set(account.private_key, key);
 	}

@@ -1,6 +1,6 @@
 import type { Endpoints, GoogleServiceAccount } from "../config/schema";
-import { StoreUnreachable } from "../purchase";
-import { readJson, retryAfterSeconds, storeFetch } from "../http/upstream";
+import { StoreUnreachable } from "../answers";
+import { readJson, retryAfterSeconds, storeFetch } from "../fetch";
 import { getAccessToken, invalidateAccessToken } from "./auth";
 import { GoogleErrorEnvelope, ProductPurchase, SubscriptionPurchaseV2 } from "./schemas";
 import type { z } from "zod";
@@ -31,6 +31,10 @@ export interface GooglePlayClientOptions {
 
 export class GooglePlayClient {
 	constructor(private readonly options: GooglePlayClientOptions) {}
+
+	get packageName(): string {
+		return this.options.packageName;
+	}
 
 	getProduct(productId: string, token: string) {
 		return this.#call("GET", `purchases/products/${enc(productId)}/tokens/${enc(token)}`, ProductPurchase);

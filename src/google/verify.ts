@@ -1,6 +1,6 @@
 import type { AppConfig, Config } from "../config/schema";
-import { ApiError } from "../http/errors";
-import { Refusal, type Purchase, type PurchaseKind, type PurchaseState } from "../purchase";
+import { type Purchase, type PurchaseKind, type PurchaseState } from "../purchase";
+import { NotConfigured, Refusal } from "../answers";
 import { GooglePlayClient, GoogleRejected } from "./client";
 import type { ProductPurchase, SubscriptionPurchaseV2 } from "./schemas";
 
@@ -10,16 +10,22 @@ import type { ProductPurchase, SubscriptionPurchaseV2 } from "./schemas";
  * or StoreUnreachable (no answer to be had).
  */
 
-export interface GooglePurchaseClaim {
+export interface GoogleEvidence {
+	store: "google_play";
 	productId: string;
 	purchaseToken: string;
 	/** What the app says it is; the app's product catalogue wins when it names the product. */
 	typeHint?: "product" | "subscription";
+	/**
+	 * What the app's own purchase JSON (Play Billing's getOriginalJson) says, when it sent one. Not evidence, but
+	 * when it contradicts the claim there is nothing to ask Google about.
+	 */
+	appSays?: { packageName?: string | undefined; productId?: string | undefined };
 }
 
 export function googleClientFor(app: AppConfig, config: Config): GooglePlayClient {
 	// Not a verdict on the purchase: the deployment lacks what it needs to ask Google, so never a "no".
-	if (!app.google) throw new ApiError("invalid_request", `app ${app.id} is not configured for Google Play (apps[].google in APPS_CONFIG)`);
+	if (!app.google) throw new NotConfigured(`app ${app.id} is not configured for Google Play (apps[].google in APPS_CONFIG)`);
 	return new GooglePlayClient({
 		packageName: app.google.packageName,
 		serviceAccount: app.google.serviceAccount,
@@ -28,14 +34,21 @@ export function googleClientFor(app: AppConfig, config: Config): GooglePlayClien
 	});
 }
 
-export function googlePurchaseType(app: AppConfig, claim: GooglePurchaseClaim): "product" | "subscription" {
+export function googlePurchaseType(app: AppConfig, claim: GoogleEvidence): "product" | "subscription" {
 	const listed = app.products[claim.productId];
 	if (listed) return listed === "subscription" ? "subscription" : "product";
 	return claim.typeHint ?? "product";
 }
 
-export async function verifyGooglePurchase(app: AppConfig, config: Config, claim: GooglePurchaseClaim, now = Date.now()): Promise<Purchase> {
+export async function verifyGooglePurchase(app: AppConfig, config: Config, claim: GoogleEvidence, now = Date.now()): Promise<Purchase> {
 	const client = googleClientFor(app, config);
+	const { appSays } = claim;
+	if (appSays?.packageName !== undefined && appSays.packageName !== client.packageName) {
+		throw new Refusal("app_mismatch", `the purchase is for package ${appSays.packageName}, not this app's`);
+	}
+	if (appSays?.productId !== undefined && appSays.productId !== claim.productId) {
+		throw new Refusal("product_mismatch", `the purchase JSON is for product ${appSays.productId}, not ${claim.productId}`);
+	}
 	try {
 		if (googlePurchaseType(app, claim) === "subscription") {
 			const { value, raw } = await client.getSubscription(claim.purchaseToken);
@@ -51,7 +64,7 @@ export async function verifyGooglePurchase(app: AppConfig, config: Config, claim
 	}
 }
 
-function judgeProduct(app: AppConfig, claim: GooglePurchaseClaim, p: ProductPurchase, raw: unknown): Purchase {
+function judgeProduct(app: AppConfig, claim: GoogleEvidence, p: ProductPurchase, raw: unknown): Purchase {
 	if (p.productId !== undefined && p.productId !== claim.productId) {
 		throw new Refusal("product_mismatch", `the token is for product ${p.productId}, not ${claim.productId}`, raw);
 	}
@@ -91,7 +104,7 @@ const SUBSCRIPTION_STATES: Record<string, PurchaseState> = {
 	SUBSCRIPTION_STATE_PENDING_PURCHASE_CANCELED: "canceled",
 };
 
-function judgeSubscription(app: AppConfig, claim: GooglePurchaseClaim, s: SubscriptionPurchaseV2, raw: unknown, now: number): Purchase {
+function judgeSubscription(app: AppConfig, claim: GoogleEvidence, s: SubscriptionPurchaseV2, raw: unknown, now: number): Purchase {
 	const items = s.lineItems.filter((item) => item.productId === claim.productId);
 	if (items.length === 0) {
 		const products = s.lineItems.map((item) => item.productId).join(", ");

@@ -1,11 +1,11 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import { Misconfigured } from "../answers";
 import { loadConfig } from "../config/load";
 import type { Config } from "../config/schema";
-import { StoreUnreachable } from "../purchase";
-import { ApiError, errorBody, statusFor, storeUnreachableError } from "./errors";
-import { createLogger, type Logger } from "./log";
+import { ApiError, errorBody, statusFor, toApiError } from "./errors";
+import { createLogger, type Logger } from "../log";
 
 export interface AppEnv {
 	Bindings: Env;
@@ -48,7 +48,7 @@ export function createApp(): Hono<AppEnv> {
 		if (!loaded.ok) {
 			if (loaded.fresh) c.get("log").error("config_invalid", { problems: loaded.error.problems });
 			if (new URL(c.req.url).pathname === "/health") return next();
-			throw new ApiError("misconfigured", loaded.error.message);
+			throw new Misconfigured(loaded.error.message);
 		}
 		c.set("config", loaded.config);
 		await next();
@@ -59,7 +59,7 @@ export function createApp(): Hono<AppEnv> {
 	app.onError((thrown, c) => {
 		const requestId = c.get("requestId") ?? crypto.randomUUID();
 		const log = c.get("log") ?? createLogger(requestId);
-		const err = thrown instanceof StoreUnreachable ? storeUnreachableError(thrown.store, thrown.message, thrown.options) : thrown;
+		const err = toApiError(thrown);
 		if (err instanceof ApiError) {
 			if (err.options.detail !== undefined || err.status >= 500) log.warn("api_error", { code: err.code, message: err.message, detail: err.options.detail });
 			if (err.options.retryAfter) c.header("retry-after", String(err.options.retryAfter));

@@ -1,4 +1,5 @@
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { HistoryUnavailable, InvalidEvidence, Misconfigured, NotConfigured, StoreUnreachable, type EvidencePart } from "../answers";
 import type { Store } from "../purchase";
 
 /** The closed set of error codes this service answers with. Each maps to exactly one HTTP status. */
@@ -70,6 +71,41 @@ export function storeUnreachableError(
 		detail: { store, cause: options.cause },
 		...(options.extra ? { extra: options.extra } : {}),
 	});
+}
+
+/** How long an operator is given to fix a misconfiguration before the app asks again. */
+const MISCONFIGURED_RETRY_SECONDS = 60;
+/** The claim repairs D1 within seconds on its own. */
+const HISTORY_RETRY_SECONDS = 5;
+
+/**
+ * The one mapping from the domain's answers (src/answers.ts) to the wire. Refusals are verdicts and never pass
+ * through here: the routes answer them 200. Anything unknown stays as it is, for onError's last tier.
+ */
+export function toApiError(err: unknown, extra?: Record<string, unknown>): unknown {
+	if (err instanceof ApiError) return err;
+	if (err instanceof StoreUnreachable) return storeUnreachableError(err.store, err.message, { ...err.options, ...(extra ? { extra } : {}) });
+	if (err instanceof NotConfigured) return new ApiError("invalid_request", err.message);
+	if (err instanceof Misconfigured) return new ApiError("misconfigured", err.message, { detail: err.detail, retryAfter: MISCONFIGURED_RETRY_SECONDS });
+	if (err instanceof HistoryUnavailable) return new ApiError("history_unavailable", err.message, { retryAfter: HISTORY_RETRY_SECONDS });
+	if (err instanceof InvalidEvidence) return new ApiError("invalid_request", `${err.part}: ${err.message}`, { field: err.part });
+	return err;
+}
+
+/**
+ * Runs a verification whose evidence came from the request fields named in `fields`, so that evidence a store
+ * refused to read is reported against the field the caller actually sent.
+ */
+export async function withEvidenceFields<T>(fields: Record<EvidencePart, string>, verify: () => Promise<T>): Promise<T> {
+	try {
+		return await verify();
+	} catch (err) {
+		if (err instanceof InvalidEvidence) {
+			const field = fields[err.part];
+			throw new ApiError("invalid_request", `${field}: ${err.message}`, { field });
+		}
+		throw err;
+	}
 }
 
 /** The one error shape on the wire. */

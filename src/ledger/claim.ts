@@ -1,8 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
-import { StoreUnreachable, type Purchase, type Store } from "../purchase";
+import { type Purchase, type Store } from "../purchase";
+import { StoreUnreachable } from "../answers";
 import { setPurchaseState, upsertPurchase } from "./history";
 import { acknowledgeWithStore, consumeWithStore, StoreActionRefused } from "./store-actions";
-import { createLogger } from "../http/log";
+import { createLogger } from "../log";
 
 /**
  * The exactly-once claim: one Durable Object per (store, transaction id). The first user to present a

@@ -1,8 +1,8 @@
-import { ApiError } from "../http/errors";
-import { Refusal, type Purchase } from "../purchase";
+import { type Purchase } from "../purchase";
+import { HistoryUnavailable, Refusal } from "../answers";
 import { claimKey, type ClaimRecord } from "./claim";
 import { setPurchaseState } from "./history";
-import type { Logger } from "../http/log";
+import type { Logger } from "../log";
 
 /**
  * Turns a verified purchase into a grant for one user, through the transaction's claim. Throws Refusal when
@@ -29,9 +29,7 @@ export async function grantPurchase(env: Env, purchase: Purchase, userId: string
 			throw new Refusal("product_mismatch", `this transaction was claimed for product ${outcome.claimedProductId}`);
 		case "granted":
 			if (!outcome.historyRecorded) {
-				throw new ApiError("history_unavailable", "the purchase is valid and reserved for this user, but could not be recorded yet; retry", {
-					retryAfter: 5,
-				});
+				throw new HistoryUnavailable("the purchase is valid and reserved for this user, but could not be recorded yet; retry");
 			}
 			return { purchase, seenBefore: outcome.seenBefore, firstSeenAt: outcome.firstSeenAt };
 	}

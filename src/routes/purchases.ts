@@ -2,10 +2,11 @@ import { Hono } from "hono";
 import * as z from "zod";
 import { appForApiKey } from "../http/auth";
 import type { AppEnv } from "../http/app";
-import { ApiError, storeUnreachableError } from "../http/errors";
+import { ApiError, storeUnreachableError, toApiError, withEvidenceFields } from "../http/errors";
+import { appleEvidence, productIdField, purchaseTokenField, receiptField, signedTransactionField, transactionIdField, userIdField } from "../http/fields";
 import { parseJsonBody } from "../http/validate";
 import { claimStub, grantPurchase, recordLapse } from "../ledger/grant";
-import { Refusal, StoreUnreachable } from "../purchase";
+import { Refusal, StoreUnreachable } from "../answers";
 import { verifyEvidence, type Evidence } from "../verification";
 
 /**
@@ -14,60 +15,59 @@ import { verifyEvidence, type Evidence } from "../verification";
  *   POST /v1/purchases/consume   consume a granted consumable with the store, once
  */
 
-const userId = z.string().trim().min(1, { error: "must be a non-empty string" }).max(256);
-const productId = z.string().min(1, { error: "must be a non-empty string" }).max(256);
+const ValidateBody = z
+	.discriminatedUnion(
+		"store",
+		[
+			z.object({
+				store: z.literal("google_play"),
+				userId: userIdField,
+				productId: productIdField,
+				purchaseToken: purchaseTokenField,
+				type: z.enum(["product", "subscription"], { error: 'must be "product" or "subscription"' }).optional(),
+			}),
+			z.object({
+				store: z.literal("app_store"),
+				userId: userIdField,
+				productId: productIdField,
+				signedTransaction: signedTransactionField.optional(),
+				transactionId: transactionIdField.optional(),
+				receipt: receiptField.optional(),
+			}),
+		],
+		{ error: 'must be "google_play" or "app_store"' },
+	)
+	.transform((body, ctx) => {
+		if (body.store === "google_play") {
+			const evidence: Evidence = { store: "google_play", productId: body.productId, purchaseToken: body.purchaseToken, ...(body.type ? { typeHint: body.type } : {}) };
+			return { userId: body.userId, evidence };
+		}
+		const evidence = appleEvidence(body);
+		if (!evidence) {
+			ctx.addIssue({ code: "custom", path: ["signedTransaction"], message: "send signedTransaction, transactionId or receipt" });
+			return z.NEVER;
+		}
+		return { userId: body.userId, evidence };
+	});
 
-const ValidateBody = z.discriminatedUnion(
-	"store",
-	[
-		z.object({
-			store: z.literal("google_play"),
-			userId,
-			productId,
-			purchaseToken: z.string().min(1, { error: "must be a non-empty string" }).max(4096),
-			type: z.enum(["product", "subscription"]).optional(),
-		}),
-		z.object({
-			store: z.literal("app_store"),
-			userId,
-			productId,
-			signedTransaction: z.string().min(1).max(64 * 1024).optional(),
-			transactionId: z.string().regex(/^\d{1,32}$/, { error: "must be an App Store transaction id (digits)" }).optional(),
-			receipt: z.string().min(1).optional(),
-		}).refine((b) => b.signedTransaction !== undefined || b.transactionId !== undefined || b.receipt !== undefined, {
-			error: "send signedTransaction, transactionId or receipt",
-			path: ["signedTransaction"],
-		}),
-	],
-	{ error: 'must be "google_play" or "app_store"' },
-);
+/** Where each part of the evidence was sent in a validate body. */
+const VALIDATE_FIELDS = { purchaseToken: "purchaseToken", signedTransaction: "signedTransaction", receipt: "receipt", transactionId: "transactionId" } as const;
 
 const ConsumeBody = z.object({
 	store: z.literal("google_play", { error: 'must be "google_play" (the App Store consumes on the device)' }),
-	userId,
-	productId,
-	purchaseToken: z.string().min(1).max(4096),
+	userId: userIdField,
+	productId: productIdField,
+	purchaseToken: purchaseTokenField,
 });
 
 export const purchaseRoutes = new Hono<AppEnv>()
 	.post("/validate", async (c) => {
 		const config = c.get("config");
 		const app = await appForApiKey(config, c.req.header("authorization"));
-		const body = await parseJsonBody(c, ValidateBody);
-		const evidence: Evidence =
-			body.store === "google_play"
-				? { store: "google_play", productId: body.productId, purchaseToken: body.purchaseToken, ...(body.type ? { typeHint: body.type } : {}) }
-				: {
-						store: "app_store",
-						productId: body.productId,
-						userId: body.userId,
-						...(body.signedTransaction ? { signedTransaction: body.signedTransaction } : {}),
-						...(body.transactionId ? { transactionId: body.transactionId } : {}),
-						...(body.receipt ? { receipt: body.receipt } : {}),
-					};
+		const { userId, evidence } = await parseJsonBody(c, ValidateBody);
 		try {
-			const purchase = await verifyEvidence(app, config, evidence);
-			const grant = await grantPurchase(c.env, purchase, body.userId);
+			const purchase = await withEvidenceFields(VALIDATE_FIELDS, () => verifyEvidence(app, config, evidence));
+			const grant = await grantPurchase(c.env, purchase, userId);
 			c.get("log").info("validate_granted", { app: app.id, store: purchase.store, product: purchase.productId, seen_before: grant.seenBefore });
 			const { raw, ...normalized } = purchase;
 			return c.json({
@@ -75,21 +75,17 @@ export const purchaseRoutes = new Hono<AppEnv>()
 				seen_before: grant.seenBefore,
 				purchase_provider_reachable: true,
 				message: grant.seenBefore ? "valid; already granted to this user" : "valid",
-				purchase: { ...normalized, userId: body.userId, firstSeenAt: grant.firstSeenAt },
+				purchase: { ...normalized, userId, firstSeenAt: grant.firstSeenAt },
 				data: raw,
 			});
 		} catch (err) {
 			if (err instanceof Refusal) {
-				c.get("log").info("validate_refused", { app: app.id, store: body.store, code: err.code, reason: err.message });
+				c.get("log").info("validate_refused", { app: app.id, store: evidence.store, code: err.code, reason: err.message });
 				await recordLapse(c.env, err, c.get("log"));
 				return c.json({ success: false, seen_before: false, purchase_provider_reachable: true, message: err.message, code: err.code, purchase: null, data: err.raw ?? null });
 			}
-			if (err instanceof StoreUnreachable) {
-				throw storeUnreachableError(err.store, err.message, {
-					...err.options,
-					extra: { success: false, seen_before: false, purchase_provider_reachable: false, message: err.message },
-				});
-			}
+			// An outage keeps Nakama's fields beside the error, so callers that read only those still see "unreachable".
+			if (err instanceof StoreUnreachable) throw toApiError(err, { success: false, seen_before: false, purchase_provider_reachable: false, message: err.message });
 			throw err;
 		}
 	})

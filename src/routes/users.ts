@@ -2,24 +2,40 @@ import { Hono } from "hono";
 import * as z from "zod";
 import { appForApiKey } from "../http/auth";
 import type { AppEnv } from "../http/app";
-import { ApiError } from "../http/errors";
+import { userIdField } from "../http/fields";
 import { parseWith } from "../http/validate";
 import { listUserPurchases, type HistoryCursor } from "../ledger/history";
 import { isEntitled } from "../purchase";
 
 /** GET /v1/users/{userId}/purchases: a user's history from D1, newest first, for restoring on a new device. */
 
+/** The opaque cursor handed out as next_cursor: base64 of [purchasedAt, transactionId]. */
+const Cursor = z
+	.string()
+	.max(1024)
+	.transform((value, ctx): HistoryCursor => {
+		try {
+			const [purchasedAt, transactionId] = JSON.parse(atob(value)) as [unknown, unknown];
+			if (typeof purchasedAt === "number" && Number.isSafeInteger(purchasedAt) && typeof transactionId === "string") return { purchasedAt, transactionId };
+		} catch {
+			// reported below
+		}
+		ctx.addIssue({ code: "custom", message: "not a cursor this API returned" });
+		return z.NEVER;
+	});
+
 const Query = z.object({
-	limit: z.coerce.number().int().min(1).max(100).default(25),
-	cursor: z.string().max(1024).optional(),
+	limit: z.coerce.number({ error: "must be a number from 1 to 100" }).int().min(1).max(100).default(25),
+	cursor: Cursor.optional(),
 });
+
+const Params = z.object({ userId: userIdField });
 
 export const userRoutes = new Hono<AppEnv>().get("/:userId/purchases", async (c) => {
 	const app = await appForApiKey(c.get("config"), c.req.header("authorization"));
-	const userId = c.req.param("userId");
-	if (userId.length > 256) throw new ApiError("invalid_request", "userId: at most 256 characters", { field: "userId" });
+	const { userId } = parseWith(Params, c.req.param());
 	const query = parseWith(Query, c.req.query());
-	const page = await listUserPurchases(c.env.DB, app.id, userId, query.limit, query.cursor ? decodeCursor(query.cursor) : undefined);
+	const page = await listUserPurchases(c.env.DB, app.id, userId, query.limit, query.cursor);
 	const now = Date.now();
 	return c.json({
 		user_id: userId,
@@ -30,14 +46,4 @@ export const userRoutes = new Hono<AppEnv>().get("/:userId/purchases", async (c)
 
 function encodeCursor(cursor: HistoryCursor): string {
 	return btoa(JSON.stringify([cursor.purchasedAt, cursor.transactionId])).replaceAll("=", "");
-}
-
-function decodeCursor(value: string): HistoryCursor {
-	try {
-		const [purchasedAt, transactionId] = JSON.parse(atob(value)) as [unknown, unknown];
-		if (typeof purchasedAt === "number" && typeof transactionId === "string") return { purchasedAt, transactionId };
-	} catch {
-		// fall through
-	}
-	throw new ApiError("invalid_request", "cursor: not a cursor this API returned", { field: "cursor" });
 }

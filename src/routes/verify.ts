@@ -1,12 +1,22 @@
 import { Hono } from "hono";
 import * as z from "zod";
+import { Refusal } from "../answers";
 import { findApp } from "../config/load";
 import { bearerToken, checkVerifyKey } from "../http/auth";
 import type { AppEnv } from "../http/app";
-import { ApiError } from "../http/errors";
-import { parseJsonBody, parseWith } from "../http/validate";
+import { ApiError, withEvidenceFields } from "../http/errors";
+import {
+	appleEvidence,
+	isCompactJws,
+	productIdField,
+	purchaseTokenField,
+	receiptField,
+	signedTransactionField,
+	transactionIdField,
+	userIdField,
+} from "../http/fields";
+import { parseJsonBody } from "../http/validate";
 import { grantPurchase, recordLapse } from "../ledger/grant";
-import { Refusal } from "../purchase";
 import type { Evidence } from "../verification";
 import { verifyEvidence } from "../verification";
 
@@ -16,22 +26,8 @@ import { verifyEvidence } from "../verification";
  * verdict (store outage, history not yet written) answers non-200 so the app retries instead of refunding.
  */
 
-const VerifyBody = z.object({
-	userIdentifier: z.string().trim().min(1, { error: "must be a non-empty string" }).max(256),
-	appId: z.union([z.string().min(1), z.number().int()], { error: "must be the app's id (string or integer)" }).transform(String),
-	purchaseDetails: z.object({
-		verificationData: z.object({
-			serverVerificationData: z.string().min(1, { error: "must be a non-empty string" }),
-			localVerificationData: z.string(),
-			source: z.enum(["google_play", "app_store"], { error: 'must be "google_play" or "app_store"' }),
-		}),
-		productID: z.string().min(1, { error: "must be a non-empty string" }).max(256),
-		purchaseID: z.string().max(512).nullish(),
-		status: z.enum(["purchased", "restored"], { error: 'must be "purchased" or "restored"' }),
-		transactionDate: z.string().nullish(),
-	}),
-});
-type VerifyBody = z.output<typeof VerifyBody>;
+const SERVER_DATA = "purchaseDetails.verificationData.serverVerificationData";
+const LOCAL_DATA = "purchaseDetails.verificationData.localVerificationData";
 
 /** The Play Billing purchase JSON the app forwards; only used to pick the endpoint and to refuse early. */
 const GoogleLocalData = z.looseObject({
@@ -41,18 +37,77 @@ const GoogleLocalData = z.looseObject({
 	autoRenewing: z.boolean().optional(),
 });
 
+const VerifyBody = z
+	.object({
+		userIdentifier: userIdField,
+		appId: z.union([z.string().min(1).max(256), z.number().int()], { error: "must be the app's id (string or integer)" }).transform(String),
+		purchaseDetails: z.object({
+			verificationData: z.object({
+				serverVerificationData: z.string({ error: "must be a non-empty string" }).min(1, { error: "must be a non-empty string" }),
+				localVerificationData: z.string({ error: "must be a string" }).max(64 * 1024),
+				source: z.enum(["google_play", "app_store"], { error: 'must be "google_play" or "app_store"' }),
+			}),
+			productID: productIdField,
+			purchaseID: z.string().max(512).nullish(),
+			status: z.enum(["purchased", "restored"], { error: 'must be "purchased" or "restored"' }),
+			transactionDate: z.string().max(64).nullish(),
+		}),
+	})
+	.transform((body, ctx) => {
+		const { verificationData, productID, purchaseID } = body.purchaseDetails;
+		/** The value as `schema` reads it, or undefined with the problem reported at `path`. */
+		function check<T>(schema: z.ZodType<T>, value: unknown, path: string): T | undefined {
+			const parsed = schema.safeParse(value);
+			const problem = parsed.error?.issues[0];
+			if (problem) ctx.addIssue({ code: "custom", path: [...path.split("."), ...problem.path.map(String)], message: problem.message });
+			return parsed.data;
+		}
+		const userId = body.userIdentifier;
+		let evidence: Evidence | undefined;
+		if (verificationData.source === "app_store") {
+			// StoreKit 2 hands the app a signed transaction (a compact JWS); StoreKit 1 an app receipt (base64).
+			// purchaseID picks the claimed transaction out of a receipt when it is a transaction id.
+			const data = verificationData.serverVerificationData.trim();
+			const jws = isCompactJws(data);
+			const checked = check(jws ? signedTransactionField : receiptField, data, SERVER_DATA);
+			const transactionId = transactionIdField.safeParse(purchaseID ?? undefined).data;
+			if (checked !== undefined) evidence = appleEvidence({ productId: productID, userId, transactionId, ...(jws ? { signedTransaction: checked } : { receipt: checked }) });
+		} else {
+			const token = check(purchaseTokenField, verificationData.serverVerificationData, SERVER_DATA);
+			let json: unknown;
+			try {
+				json = JSON.parse(verificationData.localVerificationData);
+			} catch {
+				ctx.addIssue({ code: "custom", path: LOCAL_DATA.split("."), message: "must be the Play purchase JSON" });
+			}
+			const local = json === undefined ? undefined : check(GoogleLocalData, json, LOCAL_DATA);
+			if (token !== undefined && local !== undefined) {
+				evidence = {
+					store: "google_play",
+					productId: productID,
+					purchaseToken: token,
+					typeHint: local.autoRenewing === undefined ? "product" : "subscription",
+					appSays: { packageName: local.packageName, productId: local.productId },
+				};
+			}
+		}
+		if (evidence === undefined) return z.NEVER;
+		return { appId: body.appId, userId, evidence };
+	});
+
 export const verifyRoutes = new Hono<AppEnv>().post("/", async (c) => {
-	const body = await parseJsonBody(c, VerifyBody);
+	const { appId, userId, evidence } = await parseJsonBody(c, VerifyBody);
 	const config = c.get("config");
-	const app = findApp(config, body.appId);
-	if (!app) throw new ApiError("invalid_request", `appId: no app "${body.appId}" is configured`, { field: "appId" });
+	const app = findApp(config, appId);
+	if (!app) throw new ApiError("invalid_request", `appId: no app "${appId}" is configured`, { field: "appId" });
 	await checkVerifyKey(app, c.req.query("key") ?? c.req.header("x-verify-key") ?? bearerToken(c.req.header("authorization")));
 
 	const log = c.get("log");
 	try {
-		const evidence = evidenceFrom(body, app.google?.packageName);
-		const purchase = await verifyEvidence(app, config, evidence);
-		const grant = await grantPurchase(c.env, purchase, body.userIdentifier);
+		const purchase = await withEvidenceFields({ purchaseToken: SERVER_DATA, signedTransaction: SERVER_DATA, receipt: SERVER_DATA, transactionId: "purchaseDetails.purchaseID" }, () =>
+			verifyEvidence(app, config, evidence),
+		);
+		const grant = await grantPurchase(c.env, purchase, userId);
 		log.info("verify_granted", { app: app.id, store: purchase.store, product: purchase.productId, seen_before: grant.seenBefore });
 		return c.json({ complete_purchase: true });
 	} catch (err) {
@@ -64,42 +119,3 @@ export const verifyRoutes = new Hono<AppEnv>().post("/", async (c) => {
 		throw err;
 	}
 });
-
-function evidenceFrom(body: VerifyBody, packageName: string | undefined): Evidence {
-	const { verificationData, productID, purchaseID } = body.purchaseDetails;
-	if (verificationData.source === "app_store") {
-		// StoreKit 2 hands the app a signed transaction (a compact JWS); StoreKit 1 an app receipt (base64).
-		// purchaseID picks the claimed transaction out of a receipt, or is looked up on its own.
-		const data = verificationData.serverVerificationData.trim();
-		const isJws = /^[\w-]+\.[\w-]+\.[\w-]+$/.test(data);
-		return {
-			store: "app_store",
-			productId: productID,
-			userId: body.userIdentifier,
-			...(isJws ? { signedTransaction: data } : { receipt: data }),
-			...(purchaseID ? { transactionId: purchaseID } : {}),
-		};
-	}
-	let json: unknown;
-	try {
-		json = JSON.parse(verificationData.localVerificationData);
-	} catch {
-		throw new ApiError("invalid_request", "purchaseDetails.verificationData.localVerificationData: must be the Play purchase JSON", {
-			field: "purchaseDetails.verificationData.localVerificationData",
-		});
-	}
-	const local = parseWith(GoogleLocalData, json, "purchaseDetails.verificationData.localVerificationData");
-	// The app's own JSON is not evidence, but when it contradicts the claim there is nothing to ask Google about.
-	if (local.packageName !== undefined && packageName !== undefined && local.packageName !== packageName) {
-		throw new Refusal("app_mismatch", `the purchase is for package ${local.packageName}, not this app's`);
-	}
-	if (local.productId !== undefined && local.productId !== productID) {
-		throw new Refusal("product_mismatch", `the purchase JSON is for product ${local.productId}, not ${productID}`);
-	}
-	return {
-		store: "google_play",
-		productId: productID,
-		purchaseToken: verificationData.serverVerificationData,
-		typeHint: local.autoRenewing === undefined ? "product" : "subscription",
-	};
-}

@@ -6,7 +6,7 @@ import { env } from "cloudflare:workers";
 import { SignJWT, importPKCS8 } from "jose";
 import { loadConfig } from "../../src/config/load";
 import type { AppConfig, Config } from "../../src/config/schema";
-import { Refusal } from "../../src/purchase";
+import { Refusal } from "../../src/answers";
 import { APPLE_SAMPLE } from "./apple-fixtures.ts";
 import { json } from "./service.ts";
 

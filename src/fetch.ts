@@ -1,5 +1,5 @@
-import type { Store } from "../purchase";
-import { StoreUnreachable } from "../purchase";
+import type { Store } from "./purchase";
+import { StoreUnreachable } from "./answers";
 
 /**
  * One fetch to a store with a deadline. Network failures and timeouts become StoreUnreachable; any HTTP

@@ -1,0 +1,111 @@
+/**
+ * The domain's answers other than "granted": what store, ledger and verification code throw. None of them knows
+ * HTTP; src/http/app.ts maps each to the wire once. A wrapper app retries on anything but a 200, so only a
+ * Refusal may ever become a "no".
+ */
+import type { PurchaseState, Store } from "./purchase";
+
+/** Why a purchase was refused. Stable strings: apps and dashboards match on them. */
+export type RefusalCode =
+	| "invalid_purchase"
+	| "product_mismatch"
+	| "app_mismatch"
+	| "canceled"
+	| "pending"
+	| "expired"
+	| "inactive"
+	| "refunded"
+	| "revoked"
+	| "sandbox_not_accepted"
+	| "environment_not_accepted"
+	| "owned_by_another_user"
+	| "invalid_signature"
+	| "user_mismatch";
+
+/** The store vouched that a transaction is now in a state that grants nothing (a refund seen on re-verification). */
+export interface Lapse {
+	store: Store;
+	transactionId: string;
+	state: PurchaseState;
+}
+
+/** A verdict: this evidence does not grant access, for a stated reason. Answered 200 with `code`. */
+export class Refusal extends Error {
+	constructor(
+		readonly code: RefusalCode,
+		message: string,
+		/** What the store said, when it said something, kept for the caller's `data`. */
+		readonly raw?: unknown,
+		/** Set only from what the store vouched for: the ledger records it so the history stays true. */
+		readonly lapse?: Lapse,
+	) {
+		super(message);
+		this.name = "Refusal";
+	}
+}
+
+/**
+ * The store could not be asked, or did not answer sensibly: an outage, a timeout, a 5xx, a 429, a shape we do
+ * not understand. Never a "no": callers answer non-200 so the app retries.
+ */
+export class StoreUnreachable extends Error {
+	constructor(
+		readonly store: Store,
+		message: string,
+		readonly options: { retryAfterSeconds?: number; cause?: unknown } = {},
+	) {
+		super(message);
+		this.name = "StoreUnreachable";
+	}
+}
+
+/**
+ * The app is not set up for what the request asks: evidence for a store the app has no configuration for, a
+ * transaction id for an app without App Store Server API credentials. The caller can act on it (send other
+ * evidence, or the operator adds the configuration): a 400, never a verdict on the purchase.
+ */
+export class NotConfigured extends Error {
+	constructor(message: string) {
+		super(message);
+		this.name = "NotConfigured";
+	}
+}
+
+/**
+ * The deployment's configuration is there but cannot be used: a private key that does not import, credentials a
+ * store refuses, a D1 database without its schema. Nothing the caller did: a 503 so apps retry, and the message
+ * tells the operator what to fix (never a secret). `detail` goes to the log only.
+ */
+export class Misconfigured extends Error {
+	constructor(
+		message: string,
+		readonly detail?: unknown,
+	) {
+		super(message);
+		this.name = "Misconfigured";
+	}
+}
+
+/** The part of the evidence a store refused to even read (a 414 or 431 to a token): fix the request, do not retry it. */
+export type EvidencePart = "purchaseToken" | "signedTransaction" | "receipt" | "transactionId";
+
+export class InvalidEvidence extends Error {
+	constructor(
+		readonly part: EvidencePart,
+		message: string,
+	) {
+		super(message);
+		this.name = "InvalidEvidence";
+	}
+}
+
+/**
+ * The purchase is verified and reserved for the user by its claim, but D1 could not record it yet. The claim
+ * repairs D1 on its own; the caller is told to retry, never "no".
+ */
+export class HistoryUnavailable extends Error {
+	constructor(message: string) {
+		super(message);
+		this.name = "HistoryUnavailable";
+	}
+}

@@ -119,15 +119,15 @@ describe("Apple's errors that say nothing about the purchase", () => {
 		expect(Date.now() - started).toBeLessThan(testConfig().storeTimeoutMs + 900);
 	});
 
-	it("reports a 401 (our API key is not Apple's) as unreachable, not as the user's fault", async () => {
+	it("reports a 401 (our API key is not Apple's) as this deployment's misconfiguration, not as the user's fault", async () => {
 		const tx = await appleEmulator.createTransaction();
 		const stranger = await generateEcKeyPair();
 		const app = sample();
 		const misconfigured: AppConfig = { ...app, apple: { ...app.apple!, api: { ...app.apple!.api!, privateKey: stranger.privateKeyPem } } };
 		const err = await rejection(byId(misconfigured, tx.transactionId));
-		expect(err).toBeInstanceOf(StoreUnreachable);
-		expect((err as StoreUnreachable).message).toContain("401");
-		expect((err as StoreUnreachable).message).not.toContain("PRIVATE KEY");
+		expect(err).toBeInstanceOf(Misconfigured);
+		expect((err as Misconfigured).message).toContain("401");
+		expect((err as Misconfigured).message).not.toContain("PRIVATE KEY");
 	});
 
 	it("answers misconfigured for an API key that is not a P-256 PKCS#8 key, without quoting it", async () => {

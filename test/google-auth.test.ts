@@ -5,6 +5,8 @@ import { TEST_APPS, SAMPLE_APP } from "./support/fixtures.ts";
 import { bearer, call, emulator, json, uniqueUser } from "./support/service.ts";
 import { generateRsaKeyPair } from "./support/keys.ts";
 import { loadConfig, findApp } from "../src/config/load";
+import { Misconfigured } from "../src/answers";
+import { verifyGooglePurchase } from "../src/google/verify";
 
 /** Service-account tokens: minted once, shared, refreshed when Google stops accepting them; and the emulator checks them as Google does. */
 
@@ -49,7 +51,25 @@ describe("the access token of a service account", () => {
 		// The API refuses the expired token, the refresh fails: the app is told to retry, not "no".
 		const response = await call("POST", "/v1/purchases/validate", { store: "google_play", userId: uniqueUser(), productId: "premium_lifetime", purchaseToken: purchase.purchaseToken }, bearer());
 		expect(response.status).toBe(503);
-		expect((await json(response)).purchase_provider_reachable).toBe(false);
+		const body = await json(response);
+		expect(body.purchase_provider_reachable).toBe(false);
+		// An outage is called one, with Google's status, not "[object Object]".
+		expect(body.error).toMatchObject({ code: "store_unreachable", message: expect.stringContaining("token endpoint answered 500") });
+	});
+
+	it("names Google's OAuth error when the token endpoint refuses the service account, as a misconfiguration", async () => {
+		const purchase = await emulator.createGooglePurchase({ productId: "premium_lifetime" });
+		const loaded = loadConfig(env);
+		if (!loaded.ok) throw loaded.error;
+		const app = findApp(loaded.config, SAMPLE_APP.id)!;
+		// The right account, signed with a key Google does not hold for it (a rotated or mistyped key).
+		const stranger = await generateRsaKeyPair();
+		const google = { ...app.google!, serviceAccount: { ...app.google!.serviceAccount, private_key: stranger.privateKeyPem, client_email: SAMPLE_APP.clientEmail } };
+		const err = await verifyGooglePurchase({ ...app, google }, loaded.config, { store: "google_play", productId: "premium_lifetime", purchaseToken: purchase.purchaseToken }).catch((e: unknown) => e);
+		expect(err).toBeInstanceOf(Misconfigured);
+		expect((err as Error).message).toContain("invalid_grant: Invalid JWT Signature.");
+		expect((err as Error).message).toContain(SAMPLE_APP.clientEmail);
+		expect((err as Error).message).not.toContain("PRIVATE KEY");
 	});
 });
 

@@ -165,3 +165,35 @@ describe("when Google cannot give an answer", () => {
 		expect((await verify(googleVerifyBody(purchase))).body).toEqual({ complete_purchase: true });
 	});
 });
+
+describe("when Google answers something that is about this deployment or this request, not the purchase", () => {
+	it.each([
+		[403, "misconfigured"],
+		[401, "misconfigured"],
+	] as const)("a %i to the API is this deployment's misconfiguration: 503 naming what to check, never a no", async (status, code) => {
+		const purchase = await emulator.createGooglePurchase({ productId: "premium_lifetime" });
+		// A 401 is retried once with a fresh token, so it must persist for both attempts to be reported.
+		await emulator.fault({ match: purchase.purchaseToken, mode: "error", status, times: 2 });
+		const { status: answered, body, headers } = await verify(googleVerifyBody(purchase));
+		expect(answered).toBe(503);
+		expect(body.error).toMatchObject({ code, message: expect.stringContaining("Play Console") });
+		expect(Number(headers.get("retry-after"))).toBeGreaterThan(0);
+	});
+
+	it.each([414, 431])("a %i (the request too large for Google) is a 400 naming the token, not an outage", async (status) => {
+		const purchase = await emulator.createGooglePurchase({ productId: "premium_lifetime" });
+		await emulator.fault({ match: purchase.purchaseToken, mode: "error", status });
+		const { status: answered, body } = await verify(googleVerifyBody(purchase));
+		expect(answered).toBe(400);
+		expect(body.error).toMatchObject({ code: "invalid_request", field: "purchaseDetails.verificationData.serverVerificationData" });
+	});
+
+	it("a token longer than any Google issues is refused before Google is asked", async () => {
+		const purchase = await emulator.createGooglePurchase({ productId: "premium_lifetime" });
+		const long = { ...purchase, purchaseToken: "a".repeat(100_000) };
+		const { status, body } = await verify(googleVerifyBody(long));
+		expect(status).toBe(400);
+		expect(body.error.field).toBe("purchaseDetails.verificationData.serverVerificationData");
+		expect(await emulator.calls("a".repeat(64))).toBe(0);
+	});
+});

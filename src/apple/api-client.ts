@@ -122,7 +122,7 @@ export class AppStoreServerApiClient {
 		if (response.status === 401) {
 			// Apple sends no body. Our key, key id, issuer id or bundle id is wrong: never a "no" to the user.
 			await response.body?.cancel();
-			throw new StoreUnreachable("app_store", `the App Store Server API (${environment}) refused this deployment's API key (401): check apple.api and bundleId`);
+			throw new Misconfigured(`the App Store Server API (${environment}) refused this deployment's API key (401): check apple.api and bundleId`);
 		}
 		const raw = await response.json().catch(() => null);
 		const body = ErrorBody.safeParse(raw);

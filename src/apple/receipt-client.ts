@@ -1,7 +1,7 @@
 import * as z from "zod";
 import type { Endpoints } from "../config/schema";
 import { readJson, retryAfterSeconds, storeFetch } from "../fetch";
-import { Refusal, StoreUnreachable } from "../answers";
+import { InvalidEvidence, Refusal, StoreUnreachable } from "../answers";
 
 /**
  * Apple's legacy verifyReceipt (STORES.md 4), for apps that have only a shared secret. Deprecated by Apple but
@@ -102,6 +102,10 @@ async function post(url: string, receiptData: string, options: VerifyReceiptOpti
 		{ method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify(body) },
 		options.timeoutMs,
 	);
+	if (response.status === 413) {
+		await response.body?.cancel();
+		throw new InvalidEvidence("receipt", "Apple refused the receipt as too large (413)");
+	}
 	if (!response.ok) {
 		await response.body?.cancel();
 		throw new StoreUnreachable("app_store", `verifyReceipt answered HTTP ${response.status}`, { retryAfterSeconds: retryAfterSeconds(response) });

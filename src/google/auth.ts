@@ -1,7 +1,7 @@
 import { SignJWT, importPKCS8 } from "jose";
 import type { GoogleServiceAccount } from "../config/schema";
 import { Misconfigured, StoreUnreachable } from "../answers";
-import { readJson, storeFetch } from "../fetch";
+import { readJson, retryAfterSeconds, storeFetch } from "../fetch";
 import * as z from "zod";
 
 /**
@@ -15,6 +15,9 @@ export const ANDROID_PUBLISHER_SCOPE = "https://www.googleapis.com/auth/androidp
 const REFRESH_MARGIN_MS = 5 * 60 * 1000;
 /** Google refuses assertions that live longer than an hour. */
 const ASSERTION_LIFETIME_SECONDS = 3600;
+
+/** RFC 6749 section 5.2: what a token endpoint says when it refuses a grant. */
+const TokenError = z.looseObject({ error: z.string(), error_description: z.string().optional() });
 
 const TokenResponse = z.object({
 	access_token: z.string().min(1),
@@ -31,8 +34,9 @@ const tokens = new Map<string, CachedToken>();
 const inFlight = new Map<string, Promise<CachedToken>>();
 const signingKeys = new Map<string, Promise<CryptoKey>>();
 
+/** A token belongs to one account, endpoint and key: a rotated key never reuses the old key's token. Never logged. */
 function cacheKey(account: GoogleServiceAccount): string {
-	return `${account.client_email} ${account.token_uri}`;
+	return `${account.client_email} ${account.token_uri} ${account.private_key}`;
 }
 
 export async function getAccessToken(account: GoogleServiceAccount, timeoutMs: number): Promise<string> {
@@ -62,12 +66,17 @@ async function fetchToken(account: GoogleServiceAccount, timeoutMs: number): Pro
 		{ method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" }, body },
 		timeoutMs,
 	);
+	if (response.status === 429 || response.status >= 500) {
+		await response.body?.cancel();
+		throw new StoreUnreachable("google_play", `Google's token endpoint answered ${response.status}`, { retryAfterSeconds: retryAfterSeconds(response) });
+	}
 	const json = await readJson("google_play", response);
 	if (!response.ok) {
-		// A refused assertion is our misconfiguration (wrong key, revoked account), not a verdict on the purchase:
-		// report it as the store being unusable so apps retry and operators see it.
-		const error = typeof json === "object" && json && "error" in json ? String((json as { error: unknown }).error) : "unknown";
-		throw new StoreUnreachable("google_play", `token endpoint refused the service account (${response.status} ${error})`);
+		// A refused assertion is this deployment's misconfiguration (wrong key, deleted or disabled account), never a
+		// verdict on the purchase. Google's own words (RFC 6749 error and description) tell the operator which.
+		const refused = TokenError.safeParse(json);
+		const reason = refused.success ? [refused.data.error, refused.data.error_description].filter(Boolean).join(": ") : "no OAuth error in the answer";
+		throw new Misconfigured(`Google's token endpoint refused service account ${account.client_email} (${response.status} ${printable(reason)})`);
 	}
 	const parsed = TokenResponse.safeParse(json);
 	if (!parsed.success) throw new StoreUnreachable("google_play", "token endpoint answered an unexpected shape");
@@ -77,6 +86,11 @@ async function fetchToken(account: GoogleServiceAccount, timeoutMs: number): Pro
 	};
 	tokens.set(cacheKey(account), token);
 	return token;
+}
+
+/** A store's words, made safe for a log line and a message: printable, and short. */
+function printable(text: string): string {
+	return text.replace(/[^\x20-\x7e]/g, "?").slice(0, 200);
 }
 
 async function signAssertion(account: GoogleServiceAccount): Promise<string> {

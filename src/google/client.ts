@@ -1,5 +1,5 @@
 import type { Endpoints, GoogleServiceAccount } from "../config/schema";
-import { StoreUnreachable } from "../answers";
+import { InvalidEvidence, Misconfigured, StoreUnreachable } from "../answers";
 import { readJson, retryAfterSeconds, storeFetch } from "../fetch";
 import { getAccessToken, invalidateAccessToken } from "./auth";
 import { GoogleErrorEnvelope, ProductPurchase, SubscriptionPurchaseV2 } from "./schemas";
@@ -103,12 +103,25 @@ export class GooglePlayClient {
 		const raw = await response.json().catch(() => null);
 		const envelope = GoogleErrorEnvelope.safeParse(raw);
 		const reason = envelope.success ? (envelope.data.error.errors?.[0]?.reason ?? envelope.data.error.status ?? "unknown") : "unknown";
-		if (response.status === 400 || response.status === 404 || response.status === 410) {
-			throw new GoogleRejected(response.status, reason, raw);
+		switch (response.status) {
+			case 400:
+			case 404:
+			case 410:
+				throw new GoogleRejected(response.status, reason, raw);
+			case 401:
+			case 403:
+				// 401 after a fresh token, 403 (no Play Console access to this package): the deployment's credentials are
+				// wrong. Not a verdict on the purchase, so never a "no" to the app.
+				throw new Misconfigured(`Google refused this deployment's credentials for ${this.options.packageName} (${response.status} ${reason}): check the service account's access in Play Console`);
+			case 413:
+			case 414:
+			case 431:
+				// Our request was too large for Google to read: the token the caller sent, never the credentials.
+				throw new InvalidEvidence("purchaseToken", `Google refused the request as too large (${response.status}): not a purchase token`);
+			default:
+				// 405, 409 and anything Google may add: no verdict, so the app retries.
+				throw new StoreUnreachable("google_play", `Google answered ${response.status} (${reason})`);
 		}
-		// 401 after a fresh token, 403 (no Play Console access): the deployment's credentials are wrong. Not a
-		// verdict on the purchase, so never a "no" to the app.
-		throw new StoreUnreachable("google_play", `Google refused this deployment's credentials (${response.status} ${reason})`);
 	}
 }
 

@@ -37,6 +37,8 @@ export default defineConfig(async () => {
 					},
 					// No request leaves a test unannounced: the service's fetches all reach the emulator, which
 					// refuses hosts that are not its own.
+					// A second database that never gets migrations: what a deployment that skipped them looks like.
+					d1Databases: { EMPTY_DB: "empty-db-for-tests" },
 					outboundService: "store-emulator",
 					workers: [
 						{

@@ -3,5 +3,6 @@ declare namespace Cloudflare {
 	interface Env {
 		TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
 		TEST_EMULATOR_URL: string;
+		EMPTY_DB: D1Database;
 	}
 }

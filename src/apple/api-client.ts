@@ -155,7 +155,8 @@ export class AppStoreServerApiClient {
 /** Imported keys, by key id and key: importing a .p8 costs more than signing with it. */
 const signingKeys = new Map<string, Promise<CryptoKey>>();
 
-function signingKey(credentials: AppleApiCredentials): Promise<CryptoKey> {
+/** The App Store Connect API key, imported once per isolate; Misconfigured when it is not a P-256 key (never quoting it). */
+export function signingKey(credentials: AppleApiCredentials): Promise<CryptoKey> {
 	const cacheKey = `${credentials.keyId}\n${credentials.privateKey}`;
 	let key = signingKeys.get(cacheKey);
 	if (!key) {

@@ -31,15 +31,35 @@ function parse(raw: string | undefined): Parsed {
 	let json: unknown;
 	try {
 		json = JSON.parse(raw);
-	} catch {
-		// JSON.parse's own message quotes the input, which holds secrets: say only that it is not JSON.
-		return fail(["APPS_CONFIG is not valid JSON"]);
+	} catch (err) {
+		return fail([notJson(raw, err)]);
 	}
+	if (typeof json === "string") return fail(["APPS_CONFIG is a JSON string, not an object: it was quoted twice (write the JSON object itself)"]);
 	const result = ConfigSchema.safeParse(json);
 	if (!result.success) {
 		return fail(result.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`));
 	}
 	return { ok: true, config: result.data };
+}
+
+/**
+ * Where the JSON breaks, as line and column, never the text around it: JSON.parse's own message quotes the input,
+ * which holds private keys. A value that starts with a quote was most likely pasted with the quotes of a .dev.vars
+ * line or a shell command around it.
+ */
+function notJson(raw: string, err: unknown): string {
+	const position = err instanceof SyntaxError ? /position (\d+)/.exec(err.message)?.[1] : undefined;
+	let where = "";
+	if (position !== undefined) {
+		const before = raw.slice(0, Number(position));
+		const line = before.split("\n").length;
+		const column = before.length - before.lastIndexOf("\n");
+		where = ` at line ${line}, column ${column}`;
+	} else if (err instanceof SyntaxError && /end of (JSON )?input/i.test(err.message)) {
+		where = " (it ends too early: a bracket or quote is not closed)";
+	}
+	const quoted = /^\s*["']/.test(raw) ? `; it starts with a quote character: the value must be the JSON object itself, without quotes around it` : "";
+	return `APPS_CONFIG is not valid JSON${where}${quoted}`;
 }
 
 function fail(problems: string[]): Parsed {

@@ -93,7 +93,8 @@ function printable(text: string): string {
 	return text.replace(/[^\x20-\x7e]/g, "?").slice(0, 200);
 }
 
-async function signAssertion(account: GoogleServiceAccount): Promise<string> {
+/** The service account's RSA key, imported once per isolate; Misconfigured when it is not one (never quoting it). */
+export function serviceAccountKey(account: GoogleServiceAccount): Promise<CryptoKey> {
 	let key = signingKeys.get(account.private_key);
 	if (!key) {
 		key = importPKCS8(account.private_key, "RS256").catch((err: unknown) => {
@@ -102,6 +103,11 @@ async function signAssertion(account: GoogleServiceAccount): Promise<string> {
 		});
 		signingKeys.set(account.private_key, key);
 	}
+	return key;
+}
+
+async function signAssertion(account: GoogleServiceAccount): Promise<string> {
+	const key = serviceAccountKey(account);
 	const now = Math.floor(Date.now() / 1000);
 	return new SignJWT({ scope: ANDROID_PUBLISHER_SCOPE })
 		.setProtectedHeader({ alg: "RS256", typ: "JWT", ...(account.private_key_id ? { kid: account.private_key_id } : {}) })

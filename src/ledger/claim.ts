@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { type Purchase, type Store } from "../purchase";
 import { StoreUnreachable } from "../answers";
 import { setPurchaseState, upsertPurchase } from "./history";
+import { isSchemaMissing } from "./schema";
 import { acknowledgeWithStore, consumeWithStore, StoreActionRefused } from "./store-actions";
 import { createLogger } from "../log";
 
@@ -17,9 +18,12 @@ import { createLogger } from "../log";
  */
 
 export type ClaimOutcome =
-	| { status: "granted"; seenBefore: boolean; ownerUserId: string; firstSeenAt: number; historyRecorded: boolean }
+	| { status: "granted"; seenBefore: boolean; ownerUserId: string; firstSeenAt: number; history: HistoryWrite }
 	| { status: "owned_by_another_user"; firstSeenAt: number }
 	| { status: "product_mismatch"; claimedProductId: string };
+
+/** Whether D1 holds the grant: written, refused for now (the alarm retries), or missing its schema (an operator must act). */
+export type HistoryWrite = "recorded" | "unavailable" | "schema_missing";
 
 /** Errors do not keep their class across RPC, so store failures come back as outcomes. */
 export type ConsumeOutcome =
@@ -120,9 +124,15 @@ export class TransactionClaim extends DurableObject<Env> {
 			);
 		}
 		const row = this.#row()!;
-		const historyRecorded = unchanged || (await this.#syncHistory(purchase, row.user_id));
-		if (!historyRecorded || row.ack_state === "pending") await this.#scheduleRetry(historyRecorded ? 0 : FIRST_RETRY_MS);
-		return { status: "granted", seenBefore, ownerUserId: row.user_id, firstSeenAt: row.first_seen_at, historyRecorded };
+		const history = unchanged ? "recorded" : await this.#syncHistory(purchase, row.user_id);
+		if (history !== "recorded" || row.ack_state === "pending") await this.#scheduleRetry(history === "recorded" ? 0 : FIRST_RETRY_MS);
+		return { status: "granted", seenBefore, ownerUserId: row.user_id, firstSeenAt: row.first_seen_at, history };
+	}
+
+	/** For /health: the namespace answers and the object's storage is usable (one read). */
+	async ping(): Promise<"ok"> {
+		this.#sql.exec(`SELECT version FROM schema_version`).toArray();
+		return "ok";
 	}
 
 	/** Who owns this transaction, if anyone has claimed it. */
@@ -179,7 +189,7 @@ export class TransactionClaim extends DurableObject<Env> {
 		const log = createLogger(`alarm:${row.store}:${row.transaction_id.slice(0, 16)}`);
 		const purchase = JSON.parse(row.purchase) as Purchase;
 		let unfinished = false;
-		if (row.history_synced !== 1) unfinished = !(await this.#syncHistory(purchase, row.user_id));
+		if (row.history_synced !== 1) unfinished = (await this.#syncHistory(purchase, row.user_id)) !== "recorded";
 		if (row.ack_state === "pending") {
 			this.#sql.exec(`UPDATE claim SET ack_attempts = ack_attempts + 1 WHERE id = 1`);
 			try {
@@ -203,15 +213,15 @@ export class TransactionClaim extends DurableObject<Env> {
 		}
 	}
 
-	/** Writes the purchase to D1 for its owner; false (logged) when D1 refused, for the alarm to retry. */
-	async #syncHistory(purchase: Purchase, ownerUserId: string): Promise<boolean> {
+	/** Writes the purchase to D1 for its owner; when D1 refuses (logged), the alarm retries. */
+	async #syncHistory(purchase: Purchase, ownerUserId: string): Promise<HistoryWrite> {
 		try {
 			await upsertPurchase(this.env.DB, purchase, ownerUserId);
 			this.#sql.exec(`UPDATE claim SET history_synced = 1 WHERE id = 1`);
-			return true;
+			return "recorded";
 		} catch (err) {
 			createLogger(`claim:${purchase.store}`).error("history_write_failed", { error: err });
-			return false;
+			return isSchemaMissing(err) ? "schema_missing" : "unavailable";
 		}
 	}
 

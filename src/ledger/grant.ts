@@ -1,6 +1,7 @@
 import { type Purchase } from "../purchase";
-import { HistoryUnavailable, Refusal } from "../answers";
-import { claimKey, type ClaimRecord } from "./claim";
+import { HistoryUnavailable, Misconfigured, Refusal } from "../answers";
+import { APPLY_MIGRATIONS } from "./schema";
+import { claimKey } from "./claim";
 import { setPurchaseState } from "./history";
 import type { Logger } from "../log";
 
@@ -28,9 +29,8 @@ export async function grantPurchase(env: Env, purchase: Purchase, userId: string
 		case "product_mismatch":
 			throw new Refusal("product_mismatch", `this transaction was claimed for product ${outcome.claimedProductId}`);
 		case "granted":
-			if (!outcome.historyRecorded) {
-				throw new HistoryUnavailable("the purchase is valid and reserved for this user, but could not be recorded yet; retry");
-			}
+			if (outcome.history === "schema_missing") throw new Misconfigured(`the purchase is valid and reserved for this user, but D1 has no schema: ${APPLY_MIGRATIONS}`);
+			if (outcome.history === "unavailable") throw new HistoryUnavailable("the purchase is valid and reserved for this user, but could not be recorded yet; retry");
 			return { purchase, seenBefore: outcome.seenBefore, firstSeenAt: outcome.firstSeenAt };
 	}
 }
@@ -48,8 +48,4 @@ export async function recordLapse(env: Env, refusal: Refusal, log: Logger): Prom
 	} catch (err) {
 		log.warn("lapse_not_recorded", { store, state, error: err });
 	}
-}
-
-export async function claimRecord(env: Env, store: string, transactionId: string): Promise<ClaimRecord | null> {
-	return claimStub(env, store, transactionId).record();
 }

@@ -1,4 +1,5 @@
 import type { Environment, Purchase, PurchaseKind, PurchaseState, Store } from "../purchase";
+import { withSchema } from "./schema";
 
 /** The purchases table (migrations/0001): the history apps read and notifications keep true. */
 
@@ -105,13 +106,8 @@ export function setPurchaseState(db: D1Database, store: Store, transactionId: st
 }
 
 export async function findPurchase(db: D1Database, store: Store, transactionId: string): Promise<HistoryEntry | null> {
-	const row = await db.prepare(`SELECT ${COLUMNS} FROM purchases WHERE store = ?1 AND transaction_id = ?2`).bind(store, transactionId).first<Row>();
+	const row = await withSchema(() => db.prepare(`SELECT ${COLUMNS} FROM purchases WHERE store = ?1 AND transaction_id = ?2`).bind(store, transactionId).first<Row>());
 	return row ? toEntry(row) : null;
-}
-
-export async function findByOrderId(db: D1Database, store: Store, orderId: string): Promise<HistoryEntry[]> {
-	const { results } = await db.prepare(`SELECT ${COLUMNS} FROM purchases WHERE store = ?1 AND order_id = ?2`).bind(store, orderId).all<Row>();
-	return results.map(toEntry);
 }
 
 /** Where a page of history ends; the next page starts strictly after it. */
@@ -139,7 +135,7 @@ export async function listUserPurchases(
 		: db
 				.prepare(`SELECT ${COLUMNS} FROM purchases WHERE app_id = ?1 AND user_id = ?2 ORDER BY purchased_at DESC, transaction_id DESC LIMIT ?3`)
 				.bind(appId, userId, limit + 1);
-	const { results } = await statement.all<Row>();
+	const { results } = await withSchema(() => statement.all<Row>());
 	const entries = results.slice(0, limit).map(toEntry);
 	const last = entries.at(-1);
 	const next = results.length > limit && last ? { purchasedAt: last.purchasedAt, transactionId: last.transactionId } : null;

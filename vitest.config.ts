@@ -39,6 +39,12 @@ export default defineConfig(async () => {
 					// refuses hosts that are not its own.
 					// A second database that never gets migrations: what a deployment that skipped them looks like.
 					d1Databases: { EMPTY_DB: "empty-db-for-tests" },
+					// The real Rate Limiting binding, with limits a test can reach. The helpers give every request its own client
+					// address, as real traffic would have, so only tests that share one address on purpose meet the limit.
+					ratelimits: {
+						VERIFY_RATE_LIMITER: { namespace_id: "1001", simple: { limit: 20, period: 60 } },
+						API_RATE_LIMITER: { namespace_id: "1002", simple: { limit: 1000, period: 60 } },
+					},
 					outboundService: "store-emulator",
 					workers: [
 						{

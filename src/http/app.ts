@@ -67,7 +67,7 @@ export function createApp(): Hono<AppEnv> {
 		}
 		if (err instanceof HTTPException) {
 			const status = err.status;
-			const code = status === 404 ? "not_found" : status === 405 ? "method_not_allowed" : status === 401 ? "unauthorized" : status === 413 ? "payload_too_large" : "invalid_request";
+			const code = status === 404 ? "not_found" : status === 405 ? "method_not_allowed" : status === 401 ? "unauthorized" : status === 413 ? "payload_too_large" : status === 429 ? "rate_limited" : "invalid_request";
 			return c.json(errorBody(code, err.message || "bad request", requestId), statusFor(code));
 		}
 		log.error("unhandled_error", { error: err, stack: err instanceof Error ? err.stack : undefined });

@@ -1,21 +1,41 @@
+import type { MiddlewareHandler } from "hono";
 import type { AppConfig, Config } from "../config/schema";
+import type { AppEnv } from "./app";
 import { ApiError } from "./errors";
-import { matchesAnySecret } from "./secrets";
+import { enforceRateLimit } from "./rate-limit";
+import { indexOfSecret } from "./secrets";
 
 /** The token of an `Authorization: Bearer <token>` header, if that is what the header holds. */
 export function bearerToken(authorization: string | undefined): string | undefined {
 	return /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "")?.[1];
 }
 
-/** The app whose server API key is presented as `Authorization: Bearer <key>`. Every key is compared in constant time. */
-export async function appForApiKey(config: Config, authorization: string | undefined): Promise<AppConfig> {
+/** Route groups behind the server API key: the app the key names is in the context. */
+export interface ApiEnv extends AppEnv {
+	Variables: AppEnv["Variables"] & { app: AppConfig };
+}
+
+/**
+ * The app whose server API key is presented as `Authorization: Bearer <key>`, and which of its keys it is. Every
+ * key of every app is compared in constant time.
+ */
+export async function appForApiKey(config: Config, authorization: string | undefined): Promise<{ app: AppConfig; keyIndex: number }> {
 	const key = bearerToken(authorization);
 	if (!key) throw new ApiError("unauthorized", "send the app's API key as `Authorization: Bearer <key>`");
-	const matches = await Promise.all(config.apps.map((app) => matchesAnySecret(key, app.apiKeys)));
-	const index = matches.indexOf(true);
-	if (index < 0) throw new ApiError("unauthorized", "the API key is not valid");
-	return config.apps[index]!;
+	const indexes = await Promise.all(config.apps.map((app) => indexOfSecret(key, app.apiKeys)));
+	const appIndex = indexes.findIndex((i) => i >= 0);
+	if (appIndex < 0) throw new ApiError("unauthorized", "the API key is not valid");
+	return { app: config.apps[appIndex]!, keyIndex: indexes[appIndex]! };
 }
+
+/** Authenticates the server API key and counts the request against that key's rate limit. */
+export const requireApiKey: MiddlewareHandler<ApiEnv> = async (c, next) => {
+	const { app, keyIndex } = await appForApiKey(c.get("config"), c.req.header("authorization"));
+	// Keyed by app and key position, never by the key itself.
+	await enforceRateLimit(c.env.API_RATE_LIMITER, `${app.id}:key${keyIndex}`, "for this API key");
+	c.set("app", app);
+	await next();
+};
 
 /**
  * /verify is called by apps, which cannot always set headers: an app that sets verifyKeys requires one of
@@ -24,5 +44,5 @@ export async function appForApiKey(config: Config, authorization: string | undef
 export async function checkVerifyKey(app: AppConfig, presented: string | undefined): Promise<void> {
 	if (!app.verifyKeys || app.verifyKeys.length === 0) return;
 	if (!presented) throw new ApiError("unauthorized", "this app requires its verify key: pass ?key= or the X-Verify-Key header");
-	if (!(await matchesAnySecret(presented, app.verifyKeys))) throw new ApiError("unauthorized", "the verify key is not valid");
+	if ((await indexOfSecret(presented, app.verifyKeys)) < 0) throw new ApiError("unauthorized", "the verify key is not valid");
 }

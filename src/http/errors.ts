@@ -10,6 +10,7 @@ export type ErrorCode =
 	| "method_not_allowed"
 	| "payload_too_large"
 	| "conflict"
+	| "rate_limited"
 	| "store_unreachable"
 	| "history_unavailable"
 	| "misconfigured"
@@ -29,6 +30,8 @@ export function statusFor(code: ErrorCode): ContentfulStatusCode {
 			return 413;
 		case "conflict":
 			return 409;
+		case "rate_limited":
+			return 429;
 		case "store_unreachable":
 		case "history_unavailable":
 		case "misconfigured":

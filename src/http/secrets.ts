@@ -13,10 +13,10 @@ export async function secretEquals(candidate: string, expected: string): Promise
 }
 
 /**
- * Whether `candidate` is one of `secrets`. Every secret is compared, whatever matches first, so the time
- * taken does not say which key (or how many) a deployment has.
+ * Which of `secrets` `candidate` is, or -1. Every secret is compared, whatever matches first, so the time taken
+ * does not say which key (or how many) a deployment has.
  */
-export async function matchesAnySecret(candidate: string, secrets: readonly string[]): Promise<boolean> {
+export async function indexOfSecret(candidate: string, secrets: readonly string[]): Promise<number> {
 	const results = await Promise.all(secrets.map((s) => secretEquals(candidate, s)));
-	return results.includes(true);
+	return results.indexOf(true);
 }

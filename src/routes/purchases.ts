@@ -1,7 +1,6 @@
 import { Hono } from "hono";
 import * as z from "zod";
-import { appForApiKey } from "../http/auth";
-import type { AppEnv } from "../http/app";
+import { requireApiKey, type ApiEnv } from "../http/auth";
 import { ApiError, storeUnreachableError, toApiError, withEvidenceFields } from "../http/errors";
 import { appleEvidence, productIdField, purchaseTokenField, receiptField, signedTransactionField, transactionIdField, userIdField } from "../http/fields";
 import { parseJsonBody } from "../http/validate";
@@ -60,10 +59,11 @@ const ConsumeBody = z.object({
 	purchaseToken: purchaseTokenField,
 });
 
-export const purchaseRoutes = new Hono<AppEnv>()
+export const purchaseRoutes = new Hono<ApiEnv>()
+	.use(requireApiKey)
 	.post("/validate", async (c) => {
 		const config = c.get("config");
-		const app = await appForApiKey(config, c.req.header("authorization"));
+		const app = c.get("app");
 		const { userId, evidence } = await parseJsonBody(c, ValidateBody);
 		try {
 			const purchase = await withEvidenceFields(VALIDATE_FIELDS, () => verifyEvidence(app, config, evidence));
@@ -90,7 +90,7 @@ export const purchaseRoutes = new Hono<AppEnv>()
 		}
 	})
 	.post("/consume", async (c) => {
-		const app = await appForApiKey(c.get("config"), c.req.header("authorization"));
+		const app = c.get("app");
 		const body = await parseJsonBody(c, ConsumeBody);
 		const outcome = await claimStub(c.env, body.store, body.purchaseToken).consume(body.userId, app.id);
 		switch (outcome.status) {

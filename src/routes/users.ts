@@ -1,7 +1,6 @@
 import { Hono } from "hono";
 import * as z from "zod";
-import { appForApiKey } from "../http/auth";
-import type { AppEnv } from "../http/app";
+import { requireApiKey, type ApiEnv } from "../http/auth";
 import { userIdField } from "../http/fields";
 import { parseWith } from "../http/validate";
 import { listUserPurchases, type HistoryCursor } from "../ledger/history";
@@ -31,8 +30,8 @@ const Query = z.object({
 
 const Params = z.object({ userId: userIdField });
 
-export const userRoutes = new Hono<AppEnv>().get("/:userId/purchases", async (c) => {
-	const app = await appForApiKey(c.get("config"), c.req.header("authorization"));
+export const userRoutes = new Hono<ApiEnv>().use(requireApiKey).get("/:userId/purchases", async (c) => {
+	const app = c.get("app");
 	const { userId } = parseWith(Params, c.req.param());
 	const query = parseWith(Query, c.req.query());
 	const page = await listUserPurchases(c.env.DB, app.id, userId, query.limit, query.cursor);

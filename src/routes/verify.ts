@@ -15,6 +15,7 @@ import {
 	transactionIdField,
 	userIdField,
 } from "../http/fields";
+import { enforceRateLimit } from "../http/rate-limit";
 import { parseJsonBody } from "../http/validate";
 import { grantPurchase, recordLapse } from "../ledger/grant";
 import type { Evidence } from "../verification";
@@ -100,6 +101,8 @@ export const verifyRoutes = new Hono<AppEnv>().post("/", async (c) => {
 	const config = c.get("config");
 	const app = findApp(config, appId);
 	if (!app) throw new ApiError("invalid_request", `appId: no app "${appId}" is configured`, { field: "appId" });
+	// Counted before the verify key is checked, so guessing keys is limited too.
+	await enforceRateLimit(c.env.VERIFY_RATE_LIMITER, `${app.id}:${c.req.header("cf-connecting-ip") ?? "unknown"}`, "from this address for this app");
 	await checkVerifyKey(app, c.req.query("key") ?? c.req.header("x-verify-key") ?? bearerToken(c.req.header("authorization")));
 
 	const log = c.get("log");

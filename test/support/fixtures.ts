@@ -37,6 +37,8 @@ export const TEST_APPS = {
 		apiKey: "token-cache-api-key-0123456789ab",
 		clientEmail: "token-cache@iap-edge-test.iam.gserviceaccount.com",
 	},
+	/** An API key of its own, so a test can spend its whole rate limit without touching other tests. */
+	rateLimited: { id: "rate-limited-app", apiKey: "rate-limited-api-key-0123456789ab" },
 } as const;
 
 export interface Fixtures {
@@ -105,6 +107,7 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 				},
 			},
 		);
+		apps.push({ id: TEST_APPS.rateLimited.id, apiKeys: [TEST_APPS.rateLimited.apiKey], acceptSandbox: false, products });
 		serviceAccounts.push({
 			client_email: TEST_APPS.tokenCache.clientEmail,
 			public_key: tokenCacheKey.publicKeyPem,

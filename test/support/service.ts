@@ -7,8 +7,14 @@ import { SAMPLE_APP } from "./fixtures.ts";
 
 export const BASE = "https://iap-edge.test";
 
+/** A client address of its own for each request, as real traffic has (the per-address rate limit then stays out of the way). */
+function randomClientIp(): string {
+	const [a, b, c] = crypto.getRandomValues(new Uint8Array(3));
+	return `10.${a}.${b}.${c}`;
+}
+
 export async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
-	const init: RequestInit = { method, headers: { ...headers } };
+	const init: RequestInit = { method, headers: { "cf-connecting-ip": randomClientIp(), ...headers } };
 	if (body !== undefined) {
 		init.body = typeof body === "string" ? body : JSON.stringify(body);
 		(init.headers as Record<string, string>)["content-type"] = "application/json";

@@ -2,11 +2,10 @@
  * JSON logs, one object per line, always carrying the request id. Workers Logs (observability) indexes
  * the fields. Callers pass facts, never credentials: nothing here redacts for them, so keep secrets out.
  */
-export type LogLevel = "debug" | "info" | "warn" | "error";
+export type LogLevel = "info" | "warn" | "error";
 
 export interface Logger {
 	readonly requestId: string;
-	log(level: LogLevel, event: string, fields?: Record<string, unknown>): void;
 	info(event: string, fields?: Record<string, unknown>): void;
 	warn(event: string, fields?: Record<string, unknown>): void;
 	error(event: string, fields?: Record<string, unknown>): void;
@@ -21,7 +20,6 @@ export function createLogger(requestId: string, base: Record<string, unknown> = 
 	};
 	return {
 		requestId,
-		log,
 		info: (e, f) => log("info", e, f),
 		warn: (e, f) => log("warn", e, f),
 		error: (e, f) => log("error", e, f),

@@ -1,7 +1,7 @@
 /**
  * The one normalized purchase model every store's verifier produces, the ledger stores and the API returns.
  */
-export type Store = "google_play" | "app_store" | "amazon";
+export type Store = "google_play" | "app_store";
 export type Environment = "Production" | "Sandbox";
 export type PurchaseKind = "consumable" | "non_consumable" | "subscription";
 export type PurchaseState =

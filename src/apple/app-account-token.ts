@@ -17,7 +17,7 @@ export const APP_ACCOUNT_TOKEN_NAMESPACE = "2475ec7a-2bd2-4cae-be7f-d4d3f6faa82d
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function isUuid(value: string): boolean {
+function isUuid(value: string): boolean {
 	return UUID.test(value);
 }
 

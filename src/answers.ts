@@ -3,7 +3,7 @@
  * HTTP; src/http/app.ts maps each to the wire once. A wrapper app retries on anything but a 200, so only a
  * Refusal may ever become a "no".
  */
-import type { PurchaseState, Store } from "./purchase";
+import type { Purchase, Store } from "./purchase";
 
 /** Why a purchase was refused. Stable strings: apps and dashboards match on them. */
 export type RefusalCode =
@@ -20,14 +20,9 @@ export type RefusalCode =
 	| "environment_not_accepted"
 	| "owned_by_another_user"
 	| "invalid_signature"
-	| "user_mismatch";
-
-/** The store vouched that a transaction is now in a state that grants nothing (a refund seen on re-verification). */
-export interface Lapse {
-	store: Store;
-	transactionId: string;
-	state: PurchaseState;
-}
+	| "user_mismatch"
+	/** Replaced by a later purchase of the same subscription (an upgrade, a plan change): present that one. */
+	| "superseded";
 
 /** A verdict: this evidence does not grant access, for a stated reason. Answered 200 with `code`. */
 export class Refusal extends Error {
@@ -36,8 +31,8 @@ export class Refusal extends Error {
 		message: string,
 		/** What the store said, when it said something, kept for the caller's `data`. */
 		readonly raw?: unknown,
-		/** Set only from what the store vouched for: the ledger records it so the history stays true. */
-		readonly lapse?: Lapse,
+		/** For a purchase the store vouched for that grants nothing now: the purchase as the ledger holds it. */
+		readonly held?: { purchase: Purchase; seenBefore: boolean },
 	) {
 		super(message);
 		this.name = "Refusal";

@@ -32,14 +32,23 @@ describe("a StoreKit 2 signed transaction", () => {
 			environment: "Production",
 			transactionId: tx.transactionId,
 			originalTransactionId: tx.transactionId,
+			subscriptionId: null,
+			linkedTransactionId: null,
 			orderId: null,
 			productId: "premium_lifetime",
 			kind: "non_consumable",
 			purchasedAt: expect.any(Number),
 			expiresAt: null,
+			graceExpiresAt: null,
+			willRenew: null,
 			state: "active",
 			quantity: 1,
+			// The emulator prices everything at 0.99 USD, as Apple states prices: in milli-units.
+			price: 990,
+			currency: "USD",
 			needsAcknowledgement: false,
+			// Offline: Apple's word as of when it signed.
+			asOf: (tx as unknown as { signedDate?: number }).signedDate ?? expect.any(Number),
 			raw: expect.objectContaining({ transactionId: tx.transactionId, bundleId: APPLE_SAMPLE.bundleId }),
 		});
 		expect(await emulator.calls(tx.transactionId)).toBe(0);
@@ -93,21 +102,20 @@ describe("a StoreKit 2 signed transaction", () => {
 });
 
 describe("a refunded or revoked App Store purchase", () => {
-	it("is refused as refunded", async () => {
+	it("is stated as refunded", async () => {
 		const tx = await appleEmulator.createTransaction({ revoked: true });
-		expect((await refusal(verify(sample(), { productId: "premium_lifetime", signedTransaction: tx.signedTransaction }))).code).toBe("refunded");
+		expect((await verify(sample(), { productId: "premium_lifetime", signedTransaction: tx.signedTransaction })).state).toBe("refunded");
 	});
 
-	it("is refused as revoked when family sharing was withdrawn", async () => {
+	it("is stated as revoked when family sharing was withdrawn", async () => {
 		const tx = await appleEmulator.createTransaction({ revoked: "FAMILY_REVOKE" });
-		expect((await refusal(verify(sample(), { productId: "premium_lifetime", signedTransaction: tx.signedTransaction }))).code).toBe("revoked");
+		expect((await verify(sample(), { productId: "premium_lifetime", signedTransaction: tx.signedTransaction })).state).toBe("revoked");
 	});
 
 	it("refunded after signing is caught for an app with refreshSignedTransactions", async () => {
 		const tx = await appleEmulator.createTransaction({ bundleId: refresh.bundleId });
 		await appleEmulator.updateTransaction(tx.transactionId, { revoked: true });
-		const err = await refusal(verify(testApp(refresh.id), { productId: "premium_lifetime", signedTransaction: tx.signedTransaction }));
-		expect(err.code).toBe("refunded");
+		expect((await verify(testApp(refresh.id), { productId: "premium_lifetime", signedTransaction: tx.signedTransaction })).state).toBe("refunded");
 		expect(await emulator.calls(tx.transactionId, "apple.transactions.get")).toBe(1);
 	});
 
@@ -125,9 +133,9 @@ describe("a refunded or revoked App Store purchase", () => {
 });
 
 describe("an App Store subscription", () => {
-	it("is refused once expired", async () => {
+	it("is stated as expired once its period has ended", async () => {
 		const tx = await appleEmulator.createSubscription({ expiresInSeconds: -60 });
-		expect((await refusal(verify(sample(), { productId: "premium_monthly", signedTransaction: tx.signedTransaction }))).code).toBe("expired");
+		expect(await verify(sample(), { productId: "premium_monthly", signedTransaction: tx.signedTransaction })).toMatchObject({ state: "expired", subscriptionId: tx.originalTransactionId });
 	});
 
 	it("is accepted from an old transaction when Apple says it has renewed since", async () => {
@@ -137,10 +145,10 @@ describe("an App Store subscription", () => {
 		expect(purchase).toMatchObject({ transactionId: renewal.transactionId, originalTransactionId: first.transactionId, expiresAt: renewal.expiresDate });
 	});
 
-	it("is refused as expired when the renewal it has since is itself expired", async () => {
+	it("is stated as expired when the renewal it has since is itself expired", async () => {
 		const first = await appleEmulator.createSubscription({ expiresInSeconds: -120 });
-		await appleEmulator.createSubscription({ renewalOf: first.transactionId, expiresInSeconds: -60 });
-		expect((await refusal(verify(sample(), { productId: "premium_monthly", signedTransaction: first.signedTransaction }))).code).toBe("expired");
+		const renewal = await appleEmulator.createSubscription({ renewalOf: first.transactionId, expiresInSeconds: -60 });
+		expect(await verify(sample(), { productId: "premium_monthly", signedTransaction: first.signedTransaction })).toMatchObject({ state: "expired", transactionId: renewal.transactionId });
 	});
 });
 

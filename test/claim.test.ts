@@ -1,8 +1,7 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, emulator, googleVerifyBody, json, uniqueUser } from "./support/service.ts";
-import { claimStub } from "../src/ledger/grant";
+import { call, claimedTransaction, claimObject, emulator, googleVerifyBody, json, uniqueUser } from "./support/service.ts";
 import { findPurchase } from "../src/ledger/history";
 
 /** The exactly-once claim: one owner per transaction, whatever the concurrency, and nothing lost after a grant. */
@@ -27,7 +26,7 @@ describe("100 concurrent claims of one token by two users", () => {
 		expect(answers.filter((a) => a.user !== owner).some((a) => a.granted)).toBe(false);
 		const { results } = await env.DB.prepare("SELECT user_id FROM purchases WHERE transaction_id = ?1").bind(purchase.purchaseToken).all();
 		expect(results).toEqual([{ user_id: owner }]);
-		expect((await claimStub(env, "google_play", purchase.purchaseToken).record())?.userId).toBe(owner);
+		expect((await claimedTransaction("google_play", purchase.purchaseToken))?.userId).toBe(owner);
 	});
 });
 
@@ -62,10 +61,9 @@ describe("a grant whose history write fails", () => {
 		const repair = await breakHistoryFor(purchase.purchaseToken);
 		expect((await call("POST", "/verify", googleVerifyBody(purchase, { userIdentifier: user }))).status).toBe(503);
 		await repair();
-		const stub = claimStub(env, "google_play", purchase.purchaseToken);
-		expect(await runDurableObjectAlarm(stub)).toBe(true);
+		expect(await runDurableObjectAlarm(claimObject("google_play", purchase.purchaseToken))).toBe(true);
 		expect((await findPurchase(env.DB, "google_play", purchase.purchaseToken))?.userId).toBe(user);
-		expect((await stub.record())?.historySynced).toBe(true);
+		expect((await claimedTransaction("google_play", purchase.purchaseToken))?.historySynced).toBe(true);
 	});
 });
 
@@ -89,7 +87,7 @@ describe("acknowledging a Google purchase after the grant", () => {
 		await eventually(async () => (await acknowledgements(purchase.purchaseToken)) === 1);
 		expect((await emulator.googlePurchase(purchase.purchaseToken)).acknowledged).toBe(true);
 		await call("POST", "/verify", googleVerifyBody(purchase, { userIdentifier: user }));
-		await runDurableObjectAlarm(claimStub(env, "google_play", purchase.purchaseToken));
+		await runDurableObjectAlarm(claimObject("google_play", purchase.purchaseToken));
 		expect(await acknowledgements(purchase.purchaseToken)).toBe(1);
 	});
 
@@ -103,9 +101,8 @@ describe("acknowledging a Google purchase after the grant", () => {
 	it("is not sent for a purchase the app already acknowledged", async () => {
 		const purchase = await emulator.createGooglePurchase({ productId: "premium_lifetime", acknowledged: true });
 		await call("POST", "/verify", googleVerifyBody(purchase));
-		const stub = claimStub(env, "google_play", purchase.purchaseToken);
-		expect((await stub.record())?.ackState).toBe("none");
-		expect(await runDurableObjectAlarm(stub)).toBe(false);
+		expect((await claimedTransaction("google_play", purchase.purchaseToken))?.ackState).toBe("none");
+		expect(await runDurableObjectAlarm(claimObject("google_play", purchase.purchaseToken))).toBe(false);
 		expect(await acknowledgements(purchase.purchaseToken)).toBe(0);
 	});
 
@@ -115,15 +112,15 @@ describe("acknowledging a Google purchase after the grant", () => {
 		const user = uniqueUser();
 		expect((await json(await call("POST", "/verify", googleVerifyBody(purchase, { userIdentifier: user })))).complete_purchase).toBe(true);
 		await eventually(async () => (await acknowledgements(purchase.purchaseToken)) === 1);
-		const stub = claimStub(env, "google_play", purchase.purchaseToken);
-		await eventually(async () => (await stub.record())?.ackAttempts === 1);
-		expect((await stub.record())?.ackState).toBe("pending");
+		const held = () => claimedTransaction("google_play", purchase.purchaseToken);
+		await eventually(async () => (await held())?.ackAttempts === 1);
+		expect((await held())?.ackState).toBe("pending");
 		expect((await emulator.googlePurchase(purchase.purchaseToken)).acknowledged).toBe(false);
 		expect((await findPurchase(env.DB, "google_play", purchase.purchaseToken))?.userId).toBe(user);
 
-		expect(await runDurableObjectAlarm(stub)).toBe(true);
+		expect(await runDurableObjectAlarm(claimObject("google_play", purchase.purchaseToken))).toBe(true);
 		expect(await acknowledgements(purchase.purchaseToken)).toBe(2);
-		expect((await stub.record())?.ackState).toBe("done");
+		expect((await held())?.ackState).toBe("done");
 		expect((await emulator.googlePurchase(purchase.purchaseToken)).acknowledged).toBe(true);
 	});
 });

@@ -114,12 +114,15 @@ describe("a Google Play purchase that does not match the claim", () => {
 });
 
 describe("a Google Play purchase in a state that grants nothing", () => {
-	it.each([
-		["canceled", "canceled"],
-		["pending", "pending"],
-	])("is refused when %s", async (state, code) => {
-		const purchase = await emulator.createGooglePurchase({ productId: "premium_lifetime", state });
-		expect((await verify(googleVerifyBody(purchase))).body).toMatchObject({ complete_purchase: false, code });
+	it("is refused when canceled, and recorded as Google states it, owned by nobody", async () => {
+		const purchase = await emulator.createGooglePurchase({ productId: "premium_lifetime", state: "canceled" });
+		expect((await verify(googleVerifyBody(purchase))).body).toMatchObject({ complete_purchase: false, code: "canceled" });
+		expect(await findPurchase(env.DB, "google_play", purchase.purchaseToken)).toMatchObject({ state: "canceled", userId: null });
+	});
+
+	it("is refused while pending, and not recorded: it is no purchase yet", async () => {
+		const purchase = await emulator.createGooglePurchase({ productId: "premium_lifetime", state: "pending" });
+		expect((await verify(googleVerifyBody(purchase))).body).toMatchObject({ complete_purchase: false, code: "pending" });
 		expect(await findPurchase(env.DB, "google_play", purchase.purchaseToken)).toBeNull();
 	});
 

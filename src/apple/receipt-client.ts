@@ -25,8 +25,17 @@ export interface ReceiptTransaction {
 	webOrderLineItemId: string | null;
 	appAccountToken: string | null;
 	inAppOwnershipType: string | null;
+	/** An auto-renewable subscription replaced by an upgrade. */
+	isUpgraded: boolean;
 	/** The entry as Apple sent it. */
 	raw: unknown;
+}
+
+/** What pending_renewal_info says of one subscription (by original transaction id). */
+export interface ReceiptRenewal {
+	willRenew: boolean | null;
+	inBillingRetry: boolean;
+	graceExpiresAt: number | null;
 }
 
 export interface VerifiedReceipt {
@@ -34,6 +43,8 @@ export interface VerifiedReceipt {
 	bundleId: string;
 	/** receipt.in_app and latest_receipt_info, one entry per transaction id (latest_receipt_info wins). */
 	transactions: ReceiptTransaction[];
+	/** pending_renewal_info, by original transaction id. */
+	renewals: Map<string, ReceiptRenewal>;
 }
 
 export interface VerifyReceiptOptions {
@@ -59,6 +70,14 @@ const Entry = z.looseObject({
 	web_order_line_item_id: z.string().optional(),
 	app_account_token: z.string().optional(),
 	in_app_ownership_type: z.string().optional(),
+	is_upgraded: z.string().optional(),
+});
+
+const PendingRenewal = z.looseObject({
+	original_transaction_id: z.string().min(1),
+	auto_renew_status: z.string().optional(),
+	is_in_billing_retry_period: z.string().optional(),
+	grace_period_expires_date_ms: millis.optional(),
 });
 
 const Envelope = z.looseObject({ status: z.number().int(), "is-retryable": z.boolean().optional() });
@@ -68,6 +87,7 @@ const Valid = z.looseObject({
 	environment: z.enum(["Production", "Sandbox"]),
 	receipt: z.looseObject({ bundle_id: z.string().min(1), in_app: z.array(Entry).default([]) }),
 	latest_receipt_info: z.array(Entry).default([]),
+	pending_renewal_info: z.array(PendingRenewal).default([]),
 });
 
 const SANDBOX_RECEIPT = 21007;
@@ -132,7 +152,15 @@ function judge(answer: { status: number; body: unknown }, asked: "Production" | 
 	if (!parsed.success) throw new StoreUnreachable("app_store", "verifyReceipt answered a shape this service does not understand");
 	const byId = new Map<string, ReceiptTransaction>();
 	for (const entry of [...parsed.data.receipt.in_app, ...parsed.data.latest_receipt_info]) byId.set(entry.transaction_id, toTransaction(entry));
-	return { environment: parsed.data.environment, bundleId: parsed.data.receipt.bundle_id, transactions: [...byId.values()] };
+	const renewals = new Map<string, ReceiptRenewal>();
+	for (const r of parsed.data.pending_renewal_info) {
+		renewals.set(r.original_transaction_id, {
+			willRenew: r.auto_renew_status === undefined ? null : r.auto_renew_status === "1",
+			inBillingRetry: r.is_in_billing_retry_period === "1",
+			graceExpiresAt: r.grace_period_expires_date_ms ?? null,
+		});
+	}
+	return { environment: parsed.data.environment, bundleId: parsed.data.receipt.bundle_id, transactions: [...byId.values()], renewals };
 }
 
 function toTransaction(entry: z.infer<typeof Entry>): ReceiptTransaction {
@@ -149,6 +177,7 @@ function toTransaction(entry: z.infer<typeof Entry>): ReceiptTransaction {
 		webOrderLineItemId: entry.web_order_line_item_id ?? null,
 		appAccountToken: entry.app_account_token ?? null,
 		inAppOwnershipType: entry.in_app_ownership_type ?? null,
+		isUpgraded: entry.is_upgraded === "true",
 		raw: entry,
 	};
 }

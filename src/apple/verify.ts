@@ -3,10 +3,10 @@ import { type Purchase } from "../purchase";
 import { NotConfigured, Refusal } from "../answers";
 import { AppleRejected, AppStoreServerApiClient, type AppleApiEnvironment, type Lookup } from "./api-client";
 import { AppleReceiptError, AppleVerificationError } from "./errors";
-import { purchaseFromReceipt, purchaseFromTransaction, type AppleClaim } from "./judge";
+import { checkClaim, purchaseFromReceipt, purchaseFromTransaction, type AppleClaim } from "./judge";
 import { parseAppReceipt } from "./receipt";
 import { verifyReceipt } from "./receipt-client";
-import { verifyAppleTransaction, type AppleTransaction } from "./signed-data";
+import { verifyAppleRenewalInfo, verifyAppleTransaction, type AppleRenewalInfo, type AppleTransaction } from "./signed-data";
 
 /**
  * Verifies App Store purchase evidence and returns the normalized purchase, or throws Refusal (a reasoned "no")
@@ -109,12 +109,14 @@ async function fromReceipt(ctx: Context, receipt: string, claimedId: string | un
 	});
 	if (verified.bundleId !== ctx.apple.bundleId) throw new Refusal("app_mismatch", `the receipt is for bundle ${verified.bundleId}, not ${ctx.apple.bundleId}`);
 	let picked = pickClaimed(verified.transactions, claimedId, ctx.claim.productId, (t) => t.expiresDateMs ?? t.purchaseDateMs);
+	await checkClaim(ctx.app, ctx.claim, picked, { environment: verified.environment, bundleId: verified.bundleId, transaction: picked.raw });
 	if (picked.expiresDateMs !== null) {
-		// A subscription's later renewals share its original id: the latest one says whether it is still paid for.
-		const renewals = verified.transactions.filter((t) => t.originalTransactionId === picked.originalTransactionId && t.productId === picked.productId);
+		// A subscription's later renewals and plan changes share its original id: the latest one says whether it is
+		// still paid for.
+		const renewals = verified.transactions.filter((t) => t.originalTransactionId === picked.originalTransactionId && t.expiresDateMs !== null);
 		picked = renewals.reduce((a, b) => ((b.expiresDateMs ?? 0) > (a.expiresDateMs ?? 0) ? b : a), picked);
 	}
-	return purchaseFromReceipt(ctx.app, ctx.claim, verified, picked, ctx.now);
+	return purchaseFromReceipt(ctx.app, verified, picked, verified.renewals.get(picked.originalTransactionId), ctx.now);
 }
 
 /**
@@ -151,33 +153,40 @@ async function lookUpTransaction(ctx: Context, client: AppStoreServerApiClient, 
 	}
 }
 
-/** The subscription's latest renewal when the transaction in hand has lapsed: the app may hold an old one. */
-async function latestRenewal(ctx: Context, tx: AppleTransaction): Promise<AppleTransaction> {
+/**
+ * The subscription's latest transaction and renewal info, when the transaction in hand has lapsed: the app may hold
+ * an old period's transaction of a subscription that has renewed since, or changed plan (same original id).
+ */
+async function latestOfSubscription(ctx: Context, tx: AppleTransaction): Promise<{ tx: AppleTransaction; renewal?: AppleRenewalInfo }> {
 	const environment = apiEnvironment(tx);
 	const lapsed = tx.type === "Auto-Renewable Subscription" && tx.expiresDate !== undefined && tx.expiresDate <= ctx.now;
-	if (!ctx.client || !environment || !lapsed || tx.revocationDate !== undefined || tx.productId !== ctx.claim.productId) return tx;
+	if (!ctx.client || !environment || !lapsed || tx.revocationDate !== undefined) return { tx };
 	let statuses;
 	try {
 		statuses = await ctx.client.getAllSubscriptionStatuses(tx.originalTransactionId, { environment });
 	} catch (err) {
 		// Apple not knowing the subscription leaves the transaction in hand as the answer: expired.
-		if (err instanceof AppleRejected) return tx;
+		if (err instanceof AppleRejected) return { tx };
 		throw err;
 	}
-	let latest = tx;
+	let latest: { tx: AppleTransaction; renewal?: AppleRenewalInfo } = { tx };
 	for (const group of statuses.value.data) {
 		for (const last of group.lastTransactions) {
 			if (last.originalTransactionId !== tx.originalTransactionId) continue;
 			const candidate = await verifyTransaction(ctx, last.signedTransactionInfo);
-			const sameSubscription = candidate.originalTransactionId === tx.originalTransactionId && candidate.productId === tx.productId;
-			if (sameSubscription && (candidate.expiresDate ?? 0) > (latest.expiresDate ?? 0)) latest = candidate;
+			if (candidate.originalTransactionId !== tx.originalTransactionId || (candidate.expiresDate ?? 0) < (latest.tx.expiresDate ?? 0)) continue;
+			const renewal = last.signedRenewalInfo === undefined ? undefined : await verifyRenewal(ctx, last.signedRenewalInfo);
+			latest = { tx: candidate, ...(renewal ? { renewal } : {}) };
 		}
 	}
 	return latest;
 }
 
+/** The presented transaction checked against the claim, then judged as the subscription stands now. */
 async function judge(ctx: Context, tx: AppleTransaction): Promise<Purchase> {
-	return purchaseFromTransaction(ctx.app, ctx.claim, await latestRenewal(ctx, tx), ctx.now);
+	await checkClaim(ctx.app, ctx.claim, tx, tx);
+	const latest = await latestOfSubscription(ctx, tx);
+	return purchaseFromTransaction(ctx.app, latest.tx, latest.renewal, ctx.now);
 }
 
 /** The API server that holds this transaction; none for Xcode and LocalTesting data. */
@@ -187,14 +196,19 @@ function apiEnvironment(tx: AppleTransaction): AppleApiEnvironment | undefined {
 
 /** verifyAppleTransaction, its failures turned into refusals the app can act on. */
 async function verifyTransaction(ctx: Context, jws: string): Promise<AppleTransaction> {
+	const app = { bundleId: ctx.apple.bundleId, appAppleId: ctx.apple.appAppleId, allowLocalTesting: ctx.apple.allowLocalTesting };
+	return refusingAs("signed transaction", async () => (await verifyAppleTransaction(jws, { roots: ctx.config.appleTrustStore, app, acceptSandbox: ctx.app.acceptSandbox, now: ctx.now })).payload);
+}
+
+/** verifyAppleRenewalInfo, likewise. */
+async function verifyRenewal(ctx: Context, jws: string): Promise<AppleRenewalInfo> {
+	const app = { allowLocalTesting: ctx.apple.allowLocalTesting };
+	return refusingAs("signed renewal info", async () => (await verifyAppleRenewalInfo(jws, { roots: ctx.config.appleTrustStore, app, acceptSandbox: ctx.app.acceptSandbox, now: ctx.now })).payload);
+}
+
+async function refusingAs<T>(what: string, verify: () => Promise<T>): Promise<T> {
 	try {
-		const verified = await verifyAppleTransaction(jws, {
-			roots: ctx.config.appleTrustStore,
-			app: { bundleId: ctx.apple.bundleId, appAppleId: ctx.apple.appAppleId, allowLocalTesting: ctx.apple.allowLocalTesting },
-			acceptSandbox: ctx.app.acceptSandbox,
-			now: ctx.now,
-		});
-		return verified.payload;
+		return await verify();
 	} catch (err) {
 		if (!(err instanceof AppleVerificationError)) throw err;
 		switch (err.code) {
@@ -206,7 +220,7 @@ async function verifyTransaction(ctx: Context, jws: string): Promise<AppleTransa
 			case "local_testing_not_allowed":
 				throw new Refusal("environment_not_accepted", err.message);
 			default:
-				throw new Refusal("invalid_signature", `the signed transaction does not verify (${err.code}): ${err.message}`);
+				throw new Refusal("invalid_signature", `the ${what} does not verify (${err.code}): ${err.message}`);
 		}
 	}
 }

@@ -27,7 +27,13 @@ const LineItem = z.looseObject({
 	productId: z.string(),
 	expiryTime: z.string().optional(),
 	latestSuccessfulOrderId: z.string().optional(),
-	autoRenewingPlan: z.looseObject({ autoRenewEnabled: z.boolean().optional() }).optional(),
+	autoRenewingPlan: z
+		.looseObject({
+			autoRenewEnabled: z.boolean().optional(),
+			/** Google's Money: units (an int64 as a string), nanos, ISO 4217 code. */
+			recurringPrice: z.looseObject({ currencyCode: z.string().optional(), units: z.string().optional(), nanos: z.number().int().optional() }).optional(),
+		})
+		.optional(),
 });
 
 /** purchases.subscriptionsv2.get → SubscriptionPurchaseV2 */

@@ -1,13 +1,14 @@
 import type { AppConfig, Config } from "../config/schema";
-import { type Purchase, type PurchaseKind, type PurchaseState } from "../purchase";
+import type { Purchase, PurchaseKind, PurchaseState } from "../purchase";
 import { NotConfigured, Refusal } from "../answers";
 import { GooglePlayClient, GoogleRejected } from "./client";
 import type { ProductPurchase, SubscriptionPurchaseV2 } from "./schemas";
 
 /**
- * Verifies a Google Play purchase token by asking Google, never by believing the app: the client's JSON
- * only chooses which endpoint to ask. Returns the normalized purchase, or throws Refusal (a reasoned "no")
- * or StoreUnreachable (no answer to be had).
+ * Google Play purchases, as Google states them: asked of the Play Developer API, never believed from the app (the
+ * app's JSON only chooses which endpoint to ask). A purchase comes back in whatever state Google says it is in;
+ * the ledger decides what that grants. Refusal is for what is no purchase at all (unknown token, another product,
+ * still pending, a test purchase the app does not accept); StoreUnreachable when no answer can be had.
  */
 
 export interface GoogleEvidence {
@@ -34,61 +35,82 @@ export function googleClientFor(app: AppConfig, config: Config): GooglePlayClien
 	});
 }
 
-export function googlePurchaseType(app: AppConfig, claim: GoogleEvidence): "product" | "subscription" {
-	const listed = app.products[claim.productId];
+export function googlePurchaseType(app: AppConfig, productId: string, typeHint?: "product" | "subscription"): "product" | "subscription" {
+	const listed = app.products[productId];
 	if (listed) return listed === "subscription" ? "subscription" : "product";
-	return claim.typeHint ?? "product";
+	return typeHint ?? "product";
 }
 
-export async function verifyGooglePurchase(app: AppConfig, config: Config, claim: GoogleEvidence, now = Date.now()): Promise<Purchase> {
+/** What to ask Google about: a one-time product needs its product id; a subscription token says its own. */
+export type GoogleLookup = { type: "product"; productId: string; token: string } | { type: "subscription"; token: string; productId?: string };
+
+/** Verifies evidence a caller sent: the app's own JSON may refuse early, then Google's answer must match the claim. */
+export async function verifyGooglePurchase(app: AppConfig, config: Config, evidence: GoogleEvidence, now = Date.now()): Promise<Purchase> {
 	const client = googleClientFor(app, config);
-	const { appSays } = claim;
+	const { appSays } = evidence;
 	if (appSays?.packageName !== undefined && appSays.packageName !== client.packageName) {
 		throw new Refusal("app_mismatch", `the purchase is for package ${appSays.packageName}, not this app's`);
 	}
-	if (appSays?.productId !== undefined && appSays.productId !== claim.productId) {
-		throw new Refusal("product_mismatch", `the purchase JSON is for product ${appSays.productId}, not ${claim.productId}`);
+	if (appSays?.productId !== undefined && appSays.productId !== evidence.productId) {
+		throw new Refusal("product_mismatch", `the purchase JSON is for product ${appSays.productId}, not ${evidence.productId}`);
 	}
+	const type = googlePurchaseType(app, evidence.productId, evidence.typeHint);
+	return fetchGooglePurchase(app, client, { type, productId: evidence.productId, token: evidence.purchaseToken }, now);
+}
+
+/**
+ * Google's current word on a purchase token. With a product id, a subscription must include that product (the
+ * claim); without one (a notification), its line item that runs longest names it.
+ */
+export async function fetchGooglePurchase(app: AppConfig, client: GooglePlayClient, lookup: GoogleLookup, now = Date.now()): Promise<Purchase> {
 	try {
-		if (googlePurchaseType(app, claim) === "subscription") {
-			const { value, raw } = await client.getSubscription(claim.purchaseToken);
-			return judgeSubscription(app, claim, value, raw, now);
+		if (lookup.type === "subscription") {
+			const { value, raw } = await client.getSubscription(lookup.token);
+			return judgeSubscription(app, lookup, value, raw, now);
 		}
-		const { value, raw } = await client.getProduct(claim.productId, claim.purchaseToken);
-		return judgeProduct(app, claim, value, raw);
+		const { value, raw } = await client.getProduct(lookup.productId, lookup.token);
+		return judgeProduct(app, lookup, value, raw, now);
 	} catch (err) {
 		if (err instanceof GoogleRejected) {
-			throw new Refusal("invalid_purchase", `Google does not recognise this purchase token for package ${app.google?.packageName} and product ${claim.productId}`, err.raw);
+			const what = lookup.productId === undefined ? "" : ` and product ${lookup.productId}`;
+			throw new Refusal("invalid_purchase", `Google does not recognise this purchase token for package ${client.packageName}${what}`, err.raw);
 		}
 		throw err;
 	}
 }
 
-function judgeProduct(app: AppConfig, claim: GoogleEvidence, p: ProductPurchase, raw: unknown): Purchase {
-	if (p.productId !== undefined && p.productId !== claim.productId) {
-		throw new Refusal("product_mismatch", `the token is for product ${p.productId}, not ${claim.productId}`, raw);
+function judgeProduct(app: AppConfig, lookup: { productId: string; token: string }, p: ProductPurchase, raw: unknown, now: number): Purchase {
+	if (p.productId !== undefined && p.productId !== lookup.productId) {
+		throw new Refusal("product_mismatch", `the token is for product ${p.productId}, not ${lookup.productId}`, raw);
 	}
-	if (p.purchaseState === 1) throw new Refusal("canceled", "the purchase was canceled", raw, { store: "google_play", transactionId: claim.purchaseToken, state: "canceled" });
 	if (p.purchaseState === 2) throw new Refusal("pending", "the purchase is pending: payment has not completed", raw);
-	if (p.purchaseState !== 0) throw new Refusal("invalid_purchase", `unknown purchaseState ${p.purchaseState}`, raw);
+	if (p.purchaseState !== 0 && p.purchaseState !== 1) throw new Refusal("invalid_purchase", `unknown purchaseState ${p.purchaseState}`, raw);
 	const test = p.purchaseType === 0;
 	if (test && !app.acceptSandbox) throw new Refusal("sandbox_not_accepted", "this is a test purchase and the app does not accept test purchases", raw);
-	const listed = app.products[claim.productId];
-	const kind: PurchaseKind = listed === "consumable" ? "consumable" : "non_consumable";
+	const kind: PurchaseKind = app.products[lookup.productId] === "consumable" ? "consumable" : "non_consumable";
+	// 1: Google canceled (voided) it.
+	const state: PurchaseState = p.purchaseState === 1 ? "canceled" : p.consumptionState === 1 ? "consumed" : "active";
 	return {
 		appId: app.id,
 		store: "google_play",
 		environment: test ? "Sandbox" : "Production",
-		transactionId: claim.purchaseToken,
+		transactionId: lookup.token,
 		originalTransactionId: null,
+		subscriptionId: null,
+		linkedTransactionId: null,
 		orderId: p.orderId ?? null,
-		productId: claim.productId,
+		productId: lookup.productId,
 		kind,
 		purchasedAt: Number(p.purchaseTimeMillis),
 		expiresAt: null,
-		state: p.consumptionState === 1 ? "consumed" : "active",
+		graceExpiresAt: null,
+		willRenew: null,
+		state,
 		quantity: p.quantity ?? 1,
-		needsAcknowledgement: p.acknowledgementState === 0,
+		price: null,
+		currency: null,
+		needsAcknowledgement: p.acknowledgementState === 0 && state === "active",
+		asOf: now,
 		raw,
 	};
 }
@@ -100,42 +122,54 @@ const SUBSCRIPTION_STATES: Record<string, PurchaseState> = {
 	SUBSCRIPTION_STATE_EXPIRED: "expired",
 	SUBSCRIPTION_STATE_ON_HOLD: "on_hold",
 	SUBSCRIPTION_STATE_PAUSED: "paused",
-	SUBSCRIPTION_STATE_PENDING: "pending",
-	SUBSCRIPTION_STATE_PENDING_PURCHASE_CANCELED: "canceled",
 };
 
-function judgeSubscription(app: AppConfig, claim: GoogleEvidence, s: SubscriptionPurchaseV2, raw: unknown, now: number): Purchase {
-	const items = s.lineItems.filter((item) => item.productId === claim.productId);
+function judgeSubscription(app: AppConfig, lookup: { token: string; productId?: string }, s: SubscriptionPurchaseV2, raw: unknown, now: number): Purchase {
+	const items = lookup.productId === undefined ? s.lineItems : s.lineItems.filter((item) => item.productId === lookup.productId);
 	if (items.length === 0) {
 		const products = s.lineItems.map((item) => item.productId).join(", ");
-		throw new Refusal("product_mismatch", `the subscription is for ${products}, not ${claim.productId}`, raw);
+		throw new Refusal("product_mismatch", `the subscription is for ${products}, not ${lookup.productId}`, raw);
 	}
+	// Never paid for: nothing to record as a purchase.
+	if (s.subscriptionState === "SUBSCRIPTION_STATE_PENDING") throw new Refusal("pending", "the subscription is pending: payment has not completed", raw);
+	if (s.subscriptionState === "SUBSCRIPTION_STATE_PENDING_PURCHASE_CANCELED") throw new Refusal("canceled", "the pending subscription purchase was canceled before it was paid", raw);
 	const state = SUBSCRIPTION_STATES[s.subscriptionState];
 	if (!state) throw new Refusal("invalid_purchase", `unknown subscriptionState ${s.subscriptionState}`, raw);
-	if (state === "pending") throw new Refusal("pending", "the subscription is pending: payment has not completed", raw);
-	const expiries = items.map((item) => (item.expiryTime ? Date.parse(item.expiryTime) : Number.NaN)).filter((t) => !Number.isNaN(t));
-	const expiresAt = expiries.length > 0 ? Math.max(...expiries) : null;
-	if (state === "expired" || expiresAt === null || expiresAt <= now) {
-		throw new Refusal("expired", "the subscription has expired", raw, { store: "google_play", transactionId: claim.purchaseToken, state: "expired" });
-	}
-	if (state === "on_hold" || state === "paused") throw new Refusal("inactive", `the subscription is ${state.replace("_", " ")}: payment or resumption is due`, raw);
-	if (s.subscriptionState === "SUBSCRIPTION_STATE_PENDING_PURCHASE_CANCELED") throw new Refusal("canceled", "the pending subscription purchase was canceled", raw);
 	const test = s.testPurchase !== undefined;
 	if (test && !app.acceptSandbox) throw new Refusal("sandbox_not_accepted", "this is a test purchase and the app does not accept test purchases", raw);
+	// The line item that runs longest stands for the subscription.
+	const expiry = (item: (typeof items)[number]) => (item.expiryTime ? Date.parse(item.expiryTime) : Number.NaN);
+	const main = items.reduce((a, b) => (expiry(b) > expiry(a) ? b : a));
+	const expiresAt = Number.isNaN(expiry(main)) ? null : expiry(main);
+	const price = main.autoRenewingPlan?.recurringPrice;
 	return {
 		appId: app.id,
 		store: "google_play",
 		environment: test ? "Sandbox" : "Production",
-		transactionId: claim.purchaseToken,
-		originalTransactionId: s.linkedPurchaseToken ?? null,
-		orderId: items[0]?.latestSuccessfulOrderId ?? s.latestOrderId ?? null,
-		productId: claim.productId,
+		transactionId: lookup.token,
+		originalTransactionId: null,
+		// The ledger follows linkedPurchaseToken to the subscription's first token; until then, this token is its own.
+		subscriptionId: lookup.token,
+		linkedTransactionId: s.linkedPurchaseToken ?? null,
+		orderId: main.latestSuccessfulOrderId ?? s.latestOrderId ?? null,
+		productId: lookup.productId ?? main.productId,
 		kind: "subscription",
 		purchasedAt: s.startTime ? Date.parse(s.startTime) : now,
 		expiresAt,
+		// Google extends a line item's expiry to the end of the grace period while the subscription is in it.
+		graceExpiresAt: state === "in_grace_period" ? expiresAt : null,
+		willRenew: main.autoRenewingPlan?.autoRenewEnabled ?? (main.autoRenewingPlan === undefined ? false : null),
 		state,
 		quantity: 1,
+		price: price ? milliUnits(price.units, price.nanos) : null,
+		currency: price?.currencyCode ?? null,
 		needsAcknowledgement: s.acknowledgementState === "ACKNOWLEDGEMENT_STATE_PENDING",
+		asOf: now,
 		raw,
 	};
+}
+
+/** Google's Money (units and nanos) as milli-units, the unit Apple states prices in. */
+function milliUnits(units: string | undefined, nanos: number | undefined): number {
+	return Number(units ?? 0) * 1000 + Math.round((nanos ?? 0) / 1e6);
 }

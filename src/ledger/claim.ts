@@ -1,29 +1,55 @@
 import { DurableObject } from "cloudflare:workers";
-import { type Purchase, type Store } from "../purchase";
+import type { RefusalCode } from "../answers";
 import { StoreUnreachable } from "../answers";
-import { setPurchaseState, upsertPurchase } from "./history";
-import { isSchemaMissing } from "./schema";
-import { acknowledgeWithStore, consumeWithStore, StoreActionRefused } from "./store-actions";
 import { createLogger } from "../log";
+import { currentState, isEntitled, type Purchase, type PurchaseState, type Store } from "../purchase";
+import { ownerOfSubscription, writePurchases } from "./history";
+import { mergeStatement, sameStatement, voided } from "./merge";
+import { d1Failure } from "./schema";
+import { acknowledgeWithStore, consumeWithStore, StoreActionRefused } from "./store-actions";
 
 /**
- * The exactly-once claim: one Durable Object per (store, transaction id). The first user to present a
- * verified purchase owns it for good; the same user again is a restore; anyone else is refused. The owner
- * decision is made synchronously against the object's own SQLite storage before any await, so concurrent
- * duplicates are serialized and resolve to exactly one owner.
+ * The exactly-once claim: one Durable Object per thing a user can own. That is a transaction for a one-time
+ * purchase, and a whole subscription for an auto-renewing one (keyed by Apple's originalTransactionId, or the first
+ * purchase token of Google's linkedPurchaseToken chain), so that every renewal and plan change belongs to whoever
+ * owns the subscription. The first user to present a purchase that grants access owns it; the same user again is a
+ * restore; anyone else is refused.
  *
- * The object also finishes what a grant starts, whatever fails after: it writes the purchase to D1 (and
- * retries from its alarm until D1 has it), and acknowledges the purchase with the store (retried with
- * backoff until the store confirms), because Google refunds purchases left unacknowledged for three days.
+ * The object also holds the latest statement the stores made about each of its transactions, whoever brought it: a
+ * user presenting evidence, a store notification, the scheduled catch-up. Statements are merged by when the store
+ * made them (src/ledger/merge.ts), so a refund notified yesterday is not undone by a signed transaction from last
+ * month. Decisions are made synchronously against the object's own SQLite storage, before any await, so concurrent
+ * requests are serialized and resolve to one owner.
+ *
+ * And it finishes what it starts, whatever fails after: it writes its transactions to D1 (retrying from its alarm
+ * until D1 has them) and acknowledges Google purchases (retried with backoff until Google confirms), because Google
+ * refunds purchases left unacknowledged for three days.
  */
 
-export type ClaimOutcome =
-	| { status: "granted"; seenBefore: boolean; ownerUserId: string; firstSeenAt: number; history: HistoryWrite }
-	| { status: "owned_by_another_user"; firstSeenAt: number }
-	| { status: "product_mismatch"; claimedProductId: string };
-
-/** Whether D1 holds the grant: written, refused for now (the alarm retries), or missing its schema (an operator must act). */
+/** Whether D1 holds what the claim holds: written, refused for now (the alarm retries), or missing its schema (an operator must act). */
 export type HistoryWrite = "recorded" | "unavailable" | "schema_missing";
+
+export type ClaimOutcome =
+	| { status: "granted"; seenBefore: boolean; ownerUserId: string; firstSeenAt: number; history: HistoryWrite; purchase: Purchase }
+	/** The purchase is in a state that grants nothing (refunded, expired, ...), as the store said it. */
+	| { status: "refused"; code: RefusalCode; seenBefore: boolean; purchase: Purchase }
+	| { status: "owned_by_another_user"; firstSeenAt: number }
+	| { status: "product_mismatch"; claimedProductId: string }
+	/** D1 could not say whether someone already owns this subscription: no decision yet, the caller retries. */
+	| { status: "undecided"; history: Exclude<HistoryWrite, "recorded"> };
+
+/** A store's statement about one transaction, brought by a notification or the catch-up rather than by a user. */
+export type Statement =
+	| { kind: "purchase"; purchase: Purchase }
+	/** The store voided this transaction (a refund or chargeback), known by id and time only. */
+	| { kind: "voided"; store: Store; transactionId: string; state: "refunded" | "revoked"; asOf: number };
+
+export type ApplyOutcome = {
+	status: "applied" | "unchanged" | "duplicate" | "unknown_transaction" | "undecided";
+	history: HistoryWrite;
+	/** The owner, if anyone has claimed it. */
+	ownerUserId: string | null;
+};
 
 /** Errors do not keep their class across RPC, so store failures come back as outcomes. */
 export type ConsumeOutcome =
@@ -31,61 +57,146 @@ export type ConsumeOutcome =
 	| { status: "store_refused"; message: string }
 	| { status: "store_unreachable"; message: string; retryAfterSeconds?: number };
 
-export interface ClaimRecord {
-	store: string;
-	transactionId: string;
-	appId: string;
-	userId: string;
-	productId: string;
-	firstSeenAt: number;
+export interface ClaimTransaction {
+	purchase: Purchase;
 	historySynced: boolean;
 	ackState: "none" | "pending" | "done" | "abandoned";
 	ackAttempts: number;
 	consumeState: "none" | "in_progress" | "done";
 }
 
-interface ClaimRow {
+export interface ClaimRecord {
 	store: string;
-	transaction_id: string;
-	app_id: string;
-	user_id: string;
-	product_id: string;
-	first_seen_at: number;
-	purchase: string;
-	history_synced: number;
-	ack_state: ClaimRecord["ackState"];
-	ack_attempts: number;
-	consume_state: ClaimRecord["consumeState"];
-	[key: string]: SqlStorageValue;
+	/** The claim's key: the transaction id, or the subscription id for an auto-renewing subscription. */
+	key: string;
+	appId: string;
+	userId: string | null;
+	productId: string;
+	firstSeenAt: number;
+	transactions: ClaimTransaction[];
 }
 
-/** Versioned schema: append, never edit. */
-const SCHEMA = [
-	`CREATE TABLE claim (
+interface UnitRow {
+	store: string;
+	key: string;
+	app_id: string;
+	user_id: string | null;
+	product_id: string;
+	subscription: number;
+	first_seen_at: number;
+	[column: string]: SqlStorageValue;
+}
+
+interface TxnRow {
+	transaction_id: string;
+	purchase: string;
+	version: number;
+	synced_version: number;
+	ack_state: ClaimTransaction["ackState"];
+	ack_attempts: number;
+	consume_state: ClaimTransaction["consumeState"];
+	[column: string]: SqlStorageValue;
+}
+
+/** The storage a new object starts with. */
+const SCHEMA = `
+	CREATE TABLE unit (
 		id INTEGER PRIMARY KEY CHECK (id = 1),
 		store TEXT NOT NULL,
-		transaction_id TEXT NOT NULL,
+		key TEXT NOT NULL,
 		app_id TEXT NOT NULL,
-		user_id TEXT NOT NULL,
+		user_id TEXT,
 		product_id TEXT NOT NULL,
-		first_seen_at INTEGER NOT NULL,
+		subscription INTEGER NOT NULL,
+		first_seen_at INTEGER NOT NULL
+	);
+	CREATE TABLE txn (
+		transaction_id TEXT PRIMARY KEY,
 		purchase TEXT NOT NULL,
-		history_synced INTEGER NOT NULL DEFAULT 0,
+		version INTEGER NOT NULL DEFAULT 1,
+		synced_version INTEGER NOT NULL DEFAULT 0,
 		ack_state TEXT NOT NULL DEFAULT 'none',
 		ack_attempts INTEGER NOT NULL DEFAULT 0,
 		consume_state TEXT NOT NULL DEFAULT 'none'
-	)`,
+	);
+	CREATE TABLE seen_notification (id TEXT PRIMARY KEY, at INTEGER NOT NULL);
+`;
+
+/**
+ * How objects made by earlier versions reach SCHEMA: UPGRADES[v] takes version v+1 to v+2. Append, never edit.
+ * Version 1 held one claim per transaction; it moves over as a unit of one transaction.
+ */
+const UPGRADES = [
+	`${SCHEMA}
+	INSERT INTO unit (id, store, key, app_id, user_id, product_id, subscription, first_seen_at)
+		SELECT 1, store, transaction_id, app_id, user_id, product_id, 0, first_seen_at FROM claim;
+	INSERT INTO txn (transaction_id, purchase, version, synced_version, ack_state, ack_attempts, consume_state)
+		SELECT transaction_id, purchase, 1, history_synced, ack_state, ack_attempts, consume_state FROM claim;
+	DROP TABLE claim;`,
 ];
+const VERSION = UPGRADES.length + 1;
 
 const FIRST_RETRY_MS = 10_000;
 const MAX_RETRY_MS = 60 * 60 * 1000;
+/** Stores redeliver for days (Apple up to 72 h after the last try, Pub/Sub 7 days): remember ids for longer. */
+const SEEN_NOTIFICATION_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 
-export function claimKey(store: string, transactionId: string): string {
-	return `${store}:${transactionId}`;
+/** The claim a purchase belongs to: its subscription's, or its own. */
+export function claimKey(store: string, unitId: string): string {
+	return `${store}:${unitId}`;
+}
+
+export function unitIdOf(purchase: Pick<Purchase, "subscriptionId" | "transactionId">): string {
+	return purchase.subscriptionId ?? purchase.transactionId;
+}
+
+/** Why a purchase in `state` grants nothing, in the words apps match on. */
+export function refusalFor(state: PurchaseState): RefusalCode {
+	switch (state) {
+		case "refunded":
+		case "revoked":
+		case "expired":
+		case "canceled":
+		case "pending":
+		case "superseded":
+			return state;
+		case "on_hold":
+		case "paused":
+		case "active":
+		case "in_grace_period":
+		case "consumed":
+			return "inactive";
+	}
+}
+
+/** A stored purchase; one stored before a field existed reads with that field's "not stated" value. */
+function readPurchase(text: string): Purchase {
+	const stored = JSON.parse(text) as Partial<Purchase>;
+	return {
+		subscriptionId: null,
+		linkedTransactionId: null,
+		graceExpiresAt: null,
+		willRenew: null,
+		price: null,
+		currency: null,
+		asOf: 0,
+		...stored,
+	} as Purchase;
+}
+
+/** The purchase (as the claim holds it) is something its owner may be granted now. */
+function grants(purchase: Purchase, now: number): boolean {
+	// A consumable already consumed was delivered: its owner presenting it again (an app finishing the transaction
+	// after a crash) completes, though it no longer counts as access.
+	return isEntitled(purchase, now) || (purchase.kind === "consumable" && purchase.state === "consumed");
 }
 
 export class TransactionClaim extends DurableObject<Env> {
 	readonly #sql: SqlStorage;
+	/** D1 writes, one at a time, each writing the latest state: a slow write never lands after a newer one. */
+	#writing: Promise<unknown> = Promise.resolve();
+	/** The one look-up of an earlier owner in D1 when a subscription's claim first opens, shared by concurrent callers. */
+	#opening: Promise<void> | undefined;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
@@ -93,40 +204,69 @@ export class TransactionClaim extends DurableObject<Env> {
 		ctx.blockConcurrencyWhile(async () => this.#migrate());
 	}
 
-	/** Claims a verified purchase for `userId`. */
-	async claim(purchase: Purchase, userId: string): Promise<ClaimOutcome> {
+	/** A user presents a verified purchase: grant it, restore it, or refuse it. */
+	async claim(said: Purchase, userId: string): Promise<ClaimOutcome> {
+		const opened = await this.#open(said);
+		if (opened !== "recorded") return { status: "undecided", history: opened };
 		const now = Date.now();
-		const existing = this.#row();
-		const purchaseJson = JSON.stringify(purchase);
-		let seenBefore = false;
-		let unchanged = false;
-		if (existing) {
-			if (existing.user_id !== userId || existing.app_id !== purchase.appId) {
-				return { status: "owned_by_another_user", firstSeenAt: existing.first_seen_at };
-			}
-			if (existing.product_id !== purchase.productId) return { status: "product_mismatch", claimedProductId: existing.product_id };
-			seenBefore = true;
-			// A replay the store answered exactly as before, already in D1: nothing to write again.
-			unchanged = existing.history_synced === 1 && existing.purchase === purchaseJson;
-			if (!unchanged) this.#sql.exec(`UPDATE claim SET purchase = ?, history_synced = 0 WHERE id = 1`, purchaseJson);
-		} else {
-			this.#sql.exec(
-				`INSERT INTO claim (id, store, transaction_id, app_id, user_id, product_id, first_seen_at, purchase, ack_state)
-				 VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				purchase.store,
-				purchase.transactionId,
-				purchase.appId,
-				userId,
-				purchase.productId,
-				now,
-				purchaseJson,
-				purchase.needsAcknowledgement ? "pending" : "none",
-			);
+		const unit = this.#unit()!;
+		if (unit.app_id !== said.appId) return { status: "owned_by_another_user", firstSeenAt: unit.first_seen_at };
+		const { purchase } = this.#hold(said);
+		const ownedBefore = unit.user_id;
+		if (ownedBefore !== null && ownedBefore !== userId) {
+			await this.#settle();
+			return { status: "owned_by_another_user", firstSeenAt: unit.first_seen_at };
 		}
-		const row = this.#row()!;
-		const history = unchanged ? "recorded" : await this.#syncHistory(purchase, row.user_id);
-		if (history !== "recorded" || row.ack_state === "pending") await this.#scheduleRetry(history === "recorded" ? 0 : FIRST_RETRY_MS);
-		return { status: "granted", seenBefore, ownerUserId: row.user_id, firstSeenAt: row.first_seen_at, history };
+		// One-time purchases are claimed for one product; a subscription may change plans, as its store vouched.
+		if (unit.subscription === 0 && unit.product_id !== said.productId) {
+			await this.#settle();
+			return { status: "product_mismatch", claimedProductId: unit.product_id };
+		}
+		if (!grants(purchase, now)) {
+			await this.#settle();
+			return { status: "refused", code: refusalFor(currentState(purchase, now)), seenBefore: ownedBefore !== null, purchase };
+		}
+		if (ownedBefore === null) {
+			this.#sql.exec(`UPDATE unit SET user_id = ?, first_seen_at = ? WHERE id = 1`, userId, now);
+			// Everything of the purchase that still needs acknowledging is acknowledged now that someone owns it.
+			this.#sql.exec(`UPDATE txn SET ack_state = 'pending' WHERE ack_state = 'none' AND json_extract(purchase, '$.needsAcknowledgement') = 1`);
+		}
+		const history = await this.#settle();
+		const owned = this.#unit()!;
+		return { status: "granted", seenBefore: ownedBefore !== null, ownerUserId: userId, firstSeenAt: owned.first_seen_at, history, purchase };
+	}
+
+	/**
+	 * A store's statement that reached us other than through a user: a notification (deduplicated by its id, however
+	 * often it is delivered) or the catch-up. It changes what the claim holds, never who owns it.
+	 */
+	async apply(statement: Statement, notificationId?: string): Promise<ApplyOutcome> {
+		if (notificationId !== undefined && this.#seen(notificationId)) {
+			// Already applied; the store retries because we did not answer in time, or D1 failed: make sure D1 has it.
+			return { status: "duplicate", history: await this.#settle(), ownerUserId: this.#unit()?.user_id ?? null };
+		}
+		let status: ApplyOutcome["status"];
+		if (statement.kind === "purchase") {
+			const opened = await this.#open(statement.purchase);
+			if (opened !== "recorded") return { status: "undecided", history: opened, ownerUserId: null };
+			status = this.#hold(statement.purchase).changed ? "applied" : "unchanged";
+		} else {
+			const row = this.#txn(statement.transactionId);
+			if (!row) {
+				status = "unknown_transaction";
+			} else {
+				const held = readPurchase(row.purchase);
+				const next = voided(held, statement.state, statement.asOf);
+				status = sameStatement(held, next) ? "unchanged" : "applied";
+				if (status === "applied") this.#write(next);
+			}
+		}
+		if (notificationId !== undefined) {
+			this.#sql.exec(`INSERT INTO seen_notification (id, at) VALUES (?, ?)`, notificationId, Date.now());
+		}
+		const unit = this.#unit();
+		if (unit?.user_id) this.#sql.exec(`UPDATE txn SET ack_state = 'pending' WHERE ack_state = 'none' AND json_extract(purchase, '$.needsAcknowledgement') = 1`);
+		return { status, history: await this.#settle(), ownerUserId: unit?.user_id ?? null };
 	}
 
 	/** For /health: the namespace answers and the object's storage is usable (one read). */
@@ -135,94 +275,191 @@ export class TransactionClaim extends DurableObject<Env> {
 		return "ok";
 	}
 
-	/** Who owns this transaction, if anyone has claimed it. */
+	/** Who owns this claim and what it holds, if anything. */
 	async record(): Promise<ClaimRecord | null> {
-		const row = this.#row();
-		if (!row) return null;
+		const unit = this.#unit();
+		if (!unit) return null;
 		return {
-			store: row.store,
-			transactionId: row.transaction_id,
-			appId: row.app_id,
-			userId: row.user_id,
-			productId: row.product_id,
-			firstSeenAt: row.first_seen_at,
-			historySynced: row.history_synced === 1,
-			ackState: row.ack_state,
-			ackAttempts: row.ack_attempts,
-			consumeState: row.consume_state,
+			store: unit.store,
+			key: unit.key,
+			appId: unit.app_id,
+			userId: unit.user_id,
+			productId: unit.product_id,
+			firstSeenAt: unit.first_seen_at,
+			transactions: this.#txns().map((row) => ({
+				purchase: readPurchase(row.purchase),
+				historySynced: row.synced_version >= row.version,
+				ackState: row.ack_state,
+				ackAttempts: row.ack_attempts,
+				consumeState: row.consume_state,
+			})),
 		};
 	}
 
 	/**
-	 * Consumes the purchase with the store, once, for its owner. Marked in progress before the store call so
-	 * a concurrent second request cannot consume twice; reverted if the store call fails.
+	 * Consumes a transaction with the store, once, for its owner. Marked in progress before the store call so a
+	 * concurrent second request cannot consume twice; reverted if the store call fails.
 	 */
-	async consume(userId: string, appId: string): Promise<ConsumeOutcome> {
-		const row = this.#row();
-		if (!row) return { status: "unclaimed" };
-		if (row.user_id !== userId || row.app_id !== appId) return { status: "not_owner" };
-		const purchase = JSON.parse(row.purchase) as Purchase;
+	async consume(userId: string, appId: string, transactionId: string): Promise<ConsumeOutcome> {
+		const unit = this.#unit();
+		const row = this.#txn(transactionId);
+		if (!unit || !row || unit.user_id === null) return { status: "unclaimed" };
+		if (unit.user_id !== userId || unit.app_id !== appId) return { status: "not_owner" };
+		const purchase = readPurchase(row.purchase);
 		if (purchase.kind !== "consumable") return { status: "not_consumable" };
 		if (row.consume_state === "done") return { status: "already_consumed" };
 		if (row.consume_state === "in_progress") return { status: "in_progress" };
-		this.#sql.exec(`UPDATE claim SET consume_state = 'in_progress' WHERE id = 1`);
+		this.#sql.exec(`UPDATE txn SET consume_state = 'in_progress' WHERE transaction_id = ?`, transactionId);
 		try {
 			await consumeWithStore(this.env, purchase);
 		} catch (err) {
-			this.#sql.exec(`UPDATE claim SET consume_state = 'none' WHERE id = 1`);
+			this.#sql.exec(`UPDATE txn SET consume_state = 'none' WHERE transaction_id = ?`, transactionId);
 			if (err instanceof StoreActionRefused) return { status: "store_refused", message: err.message };
 			if (err instanceof StoreUnreachable) return { status: "store_unreachable", message: err.message, retryAfterSeconds: err.options.retryAfterSeconds };
 			throw err;
 		}
 		// A consumed purchase no longer needs acknowledging: consumption implies it.
-		this.#sql.exec(`UPDATE claim SET consume_state = 'done', ack_state = CASE ack_state WHEN 'pending' THEN 'done' ELSE ack_state END WHERE id = 1`);
-		await setPurchaseState(this.env.DB, row.store as Store, row.transaction_id, "consumed").catch((err: unknown) =>
-			createLogger(`consume:${row.store}`).error("history_write_failed", { error: err }),
+		this.#sql.exec(
+			`UPDATE txn SET consume_state = 'done', ack_state = CASE ack_state WHEN 'pending' THEN 'done' ELSE ack_state END WHERE transaction_id = ?`,
+			transactionId,
 		);
+		this.#write({ ...purchase, state: "consumed", asOf: Math.max(purchase.asOf, Date.now()) });
+		await this.#settle();
 		return { status: "consumed" };
 	}
 
-	/** Retries whatever a grant left unfinished: the D1 write and the store acknowledgement. */
+	/** Retries whatever is unfinished: D1 writes and store acknowledgements. */
 	override async alarm(): Promise<void> {
-		const row = this.#row();
-		if (!row) return;
-		const log = createLogger(`alarm:${row.store}:${row.transaction_id.slice(0, 16)}`);
-		const purchase = JSON.parse(row.purchase) as Purchase;
-		let unfinished = false;
-		if (row.history_synced !== 1) unfinished = (await this.#syncHistory(purchase, row.user_id)) !== "recorded";
-		if (row.ack_state === "pending") {
-			this.#sql.exec(`UPDATE claim SET ack_attempts = ack_attempts + 1 WHERE id = 1`);
+		const unit = this.#unit();
+		if (!unit) return;
+		const log = createLogger(`alarm:${unit.store}:${unit.key.slice(0, 16)}`);
+		let unfinished = (await this.#sync()) !== "recorded";
+		let attempts = 0;
+		for (const row of this.#txns().filter((r) => r.ack_state === "pending")) {
+			const purchase = readPurchase(row.purchase);
+			if (!purchase.needsAcknowledgement) {
+				// The store has since said it is acknowledged (the app did it): nothing left to send.
+				this.#sql.exec(`UPDATE txn SET ack_state = 'done' WHERE transaction_id = ?`, row.transaction_id);
+				continue;
+			}
+			this.#sql.exec(`UPDATE txn SET ack_attempts = ack_attempts + 1 WHERE transaction_id = ?`, row.transaction_id);
+			attempts = Math.max(attempts, row.ack_attempts + 1);
 			try {
 				await acknowledgeWithStore(this.env, purchase);
-				this.#sql.exec(`UPDATE claim SET ack_state = 'done' WHERE id = 1`);
-				log.info("acknowledged", { store: row.store, attempts: row.ack_attempts + 1 });
+				this.#sql.exec(`UPDATE txn SET ack_state = 'done' WHERE transaction_id = ?`, row.transaction_id);
+				log.info("acknowledged", { store: unit.store, attempts: row.ack_attempts + 1 });
 			} catch (err) {
 				if (err instanceof StoreActionRefused) {
 					// The store says this purchase cannot be acknowledged (voided, consumed elsewhere): retrying won't help.
-					this.#sql.exec(`UPDATE claim SET ack_state = 'abandoned' WHERE id = 1`);
-					log.warn("acknowledgement_refused", { store: row.store, reason: err.message });
+					this.#sql.exec(`UPDATE txn SET ack_state = 'abandoned' WHERE transaction_id = ?`, row.transaction_id);
+					log.warn("acknowledgement_refused", { store: unit.store, reason: err.message });
 				} else {
 					unfinished = true;
-					log.warn("acknowledgement_failed", { store: row.store, attempts: row.ack_attempts + 1, error: err });
+					log.warn("acknowledgement_failed", { store: unit.store, attempts: row.ack_attempts + 1, error: err });
 				}
 			}
 		}
-		if (unfinished) {
-			const attempts = this.#row()!.ack_attempts;
-			await this.#scheduleRetry(Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.max(0, attempts - 1)));
+		this.#sql.exec(`DELETE FROM seen_notification WHERE at < ?`, Date.now() - SEEN_NOTIFICATION_TTL_MS);
+		if (unfinished) await this.#scheduleRetry(Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.max(0, attempts - 1)));
+	}
+
+	/**
+	 * Creates the unit on first use. A subscription's claim made before subscriptions were owned as a whole lives
+	 * under the transaction id a user presented; its owner is in D1, and is adopted here so nobody else can take
+	 * the subscription now.
+	 */
+	async #open(purchase: Purchase): Promise<HistoryWrite> {
+		if (this.#unit()) return "recorded";
+		this.#opening ??= (async () => {
+			const subscription = purchase.subscriptionId !== null;
+			const earlier = subscription ? await ownerOfSubscription(this.env.DB, purchase.store, purchase.appId, purchase.subscriptionId!) : null;
+			if (this.#unit()) return;
+			this.#sql.exec(
+				`INSERT INTO unit (id, store, key, app_id, user_id, product_id, subscription, first_seen_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?)`,
+				purchase.store,
+				unitIdOf(purchase),
+				purchase.appId,
+				earlier?.userId ?? null,
+				purchase.productId,
+				subscription ? 1 : 0,
+				earlier?.firstSeenAt ?? Date.now(),
+			);
+		})().finally(() => {
+			this.#opening = undefined;
+		});
+		try {
+			await this.#opening;
+			return "recorded";
+		} catch (err) {
+			createLogger(`claim:${purchase.store}`).error("history_read_failed", { error: err });
+			return d1Failure(err);
 		}
 	}
 
-	/** Writes the purchase to D1 for its owner; when D1 refuses (logged), the alarm retries. */
-	async #syncHistory(purchase: Purchase, ownerUserId: string): Promise<HistoryWrite> {
-		try {
-			await upsertPurchase(this.env.DB, purchase, ownerUserId);
-			this.#sql.exec(`UPDATE claim SET history_synced = 1 WHERE id = 1`);
-			return "recorded";
-		} catch (err) {
-			createLogger(`claim:${purchase.store}`).error("history_write_failed", { error: err });
-			return isSchemaMissing(err) ? "schema_missing" : "unavailable";
+	/**
+	 * Merges what a store said into what the claim holds for that transaction, and marks related ones: a Google
+	 * purchase that names the one it replaces (linkedPurchaseToken) supersedes it. Synchronous: no await between
+	 * reading and writing.
+	 */
+	#hold(said: Purchase): { purchase: Purchase; changed: boolean } {
+		const row = this.#txn(said.transactionId);
+		const held = row ? (readPurchase(row.purchase)) : undefined;
+		const merged = mergeStatement(held, said);
+		const changed = !held || !sameStatement(held, merged);
+		if (changed) this.#write(merged);
+		else if (held && merged.asOf > held.asOf) {
+			// The same state, confirmed later: remember when, without a D1 write.
+			this.#sql.exec(`UPDATE txn SET purchase = ? WHERE transaction_id = ?`, JSON.stringify(merged), said.transactionId);
 		}
+		if (said.linkedTransactionId !== null) {
+			const linked = this.#txn(said.linkedTransactionId);
+			const replaced = linked ? (readPurchase(linked.purchase)) : undefined;
+			if (replaced && replaced.state !== "superseded") this.#write({ ...replaced, state: "superseded", asOf: Math.max(replaced.asOf, said.asOf) });
+		}
+		return { purchase: merged, changed };
+	}
+
+	/** Stores a transaction's new state; D1 gets it at the next #settle (or from the alarm). */
+	#write(purchase: Purchase): void {
+		this.#sql.exec(
+			`INSERT INTO txn (transaction_id, purchase, ack_state) VALUES (?, ?, 'none')
+			 ON CONFLICT (transaction_id) DO UPDATE SET purchase = excluded.purchase, version = version + 1`,
+			purchase.transactionId,
+			JSON.stringify(purchase),
+		);
+	}
+
+	/** Brings D1 up to date now, and leaves the rest to the alarm: a failed write, an acknowledgement to send. */
+	async #settle(): Promise<HistoryWrite> {
+		const history = await this.#sync();
+		const ackPending = this.#txns().some((r) => r.ack_state === "pending");
+		if (history !== "recorded" || ackPending) await this.#scheduleRetry(history === "recorded" ? 0 : FIRST_RETRY_MS);
+		return history;
+	}
+
+	/** Writes every transaction D1 does not have in its latest state, in one batch, one batch at a time. */
+	#sync(): Promise<HistoryWrite> {
+		const run = this.#writing.then(async (): Promise<HistoryWrite> => {
+			const unit = this.#unit();
+			const stale = this.#txns().filter((row) => row.synced_version < row.version);
+			if (!unit || stale.length === 0) return "recorded";
+			try {
+				await writePurchases(
+					this.env.DB,
+					stale.map((row) => ({ purchase: readPurchase(row.purchase), userId: unit.user_id })),
+				);
+			} catch (err) {
+				createLogger(`claim:${unit.store}`).error("history_write_failed", { error: err });
+				return d1Failure(err);
+			}
+			for (const row of stale) {
+				// Only what was written: a change made while D1 was answering waits for the next write.
+				this.#sql.exec(`UPDATE txn SET synced_version = ? WHERE transaction_id = ? AND version = ?`, row.version, row.transaction_id, row.version);
+			}
+			return "recorded";
+		});
+		this.#writing = run.catch(() => undefined);
+		return run;
 	}
 
 	async #scheduleRetry(delayMs: number): Promise<void> {
@@ -231,15 +468,33 @@ export class TransactionClaim extends DurableObject<Env> {
 		if (current === null || current > at) await this.ctx.storage.setAlarm(at);
 	}
 
-	#row(): ClaimRow | undefined {
-		return this.#sql.exec<ClaimRow>(`SELECT * FROM claim WHERE id = 1`).toArray()[0];
+	#seen(notificationId: string): boolean {
+		return this.#sql.exec(`SELECT 1 FROM seen_notification WHERE id = ?`, notificationId).toArray().length > 0;
+	}
+
+	#unit(): UnitRow | undefined {
+		return this.#sql.exec<UnitRow>(`SELECT * FROM unit WHERE id = 1`).toArray()[0];
+	}
+
+	#txn(transactionId: string): TxnRow | undefined {
+		return this.#sql.exec<TxnRow>(`SELECT * FROM txn WHERE transaction_id = ?`, transactionId).toArray()[0];
+	}
+
+	#txns(): TxnRow[] {
+		return this.#sql.exec<TxnRow>(`SELECT * FROM txn`).toArray();
 	}
 
 	#migrate(): void {
 		this.#sql.exec(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`);
 		const version = this.#sql.exec<{ version: number }>(`SELECT version FROM schema_version`).toArray()[0]?.version ?? 0;
-		for (let v = version; v < SCHEMA.length; v++) this.#sql.exec(SCHEMA[v]!);
-		if (version === 0) this.#sql.exec(`INSERT INTO schema_version (version) VALUES (?)`, SCHEMA.length);
-		else if (version < SCHEMA.length) this.#sql.exec(`UPDATE schema_version SET version = ?`, SCHEMA.length);
+		if (version === VERSION) return;
+		if (version === 0) {
+			// A new object: today's schema at once, not every version it never had.
+			this.#sql.exec(SCHEMA);
+			this.#sql.exec(`INSERT INTO schema_version (version) VALUES (?)`, VERSION);
+			return;
+		}
+		for (let v = version; v < VERSION; v++) this.#sql.exec(UPGRADES[v - 1]!);
+		this.#sql.exec(`UPDATE schema_version SET version = ?`, VERSION);
 	}
 }

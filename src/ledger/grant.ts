@@ -1,14 +1,15 @@
-import { type Purchase } from "../purchase";
 import { HistoryUnavailable, Misconfigured, Refusal } from "../answers";
+import type { AppConfig, Config } from "../config/schema";
+import type { Purchase } from "../purchase";
+import { claimKey, unitIdOf, type TransactionClaim } from "./claim";
+import { withGoogleSubscription } from "./google-chain";
 import { APPLY_MIGRATIONS } from "./schema";
-import { claimKey } from "./claim";
-import { setPurchaseState } from "./history";
-import type { Logger } from "../log";
 
 /**
- * Turns a verified purchase into a grant for one user, through the transaction's claim. Throws Refusal when
- * the purchase belongs to someone else, and ApiError(history_unavailable) when the claim holds but D1 could
- * not record it yet: the caller must then answer "retry", never "no" (the claim will repair D1).
+ * Turns a verified purchase into a grant for one user, through its claim. Throws Refusal when the purchase belongs
+ * to someone else or grants nothing in the state the store (or an earlier notification) says it is in;
+ * HistoryUnavailable when the claim holds but D1 could not record it yet: the caller must then answer "retry",
+ * never "no" (the claim repairs D1 on its own).
  */
 
 export interface Grant {
@@ -17,35 +18,45 @@ export interface Grant {
 	firstSeenAt: number;
 }
 
-export function claimStub(env: Env, store: string, transactionId: string) {
-	return env.CLAIMS.get(env.CLAIMS.idFromName(claimKey(store, transactionId)));
+/**
+ * The claim's RPC methods with the class's own types. RPC carries a purchase's `raw` (the store's JSON) as it is,
+ * but TypeScript cannot prove `unknown` serializable and would drop those results from the stub's types.
+ */
+export type ClaimApi = Pick<TransactionClaim, "claim" | "apply" | "record" | "consume" | "ping">;
+
+/** The claim object of a store's transaction or subscription. */
+export function claimStub(env: Env, store: string, unitId: string): ClaimApi {
+	return env.CLAIMS.get(env.CLAIMS.idFromName(claimKey(store, unitId))) as unknown as ClaimApi;
 }
 
-export async function grantPurchase(env: Env, purchase: Purchase, userId: string): Promise<Grant> {
-	const outcome = await claimStub(env, purchase.store, purchase.transactionId).claim(purchase, userId);
+/** The claim a purchase belongs to. */
+export function claimOf(env: Env, purchase: Purchase): ClaimApi {
+	return claimStub(env, purchase.store, unitIdOf(purchase));
+}
+
+export async function grantPurchase(env: Env, app: AppConfig, config: Config, verified: Purchase, userId: string): Promise<Grant> {
+	const purchase = await withGoogleSubscription(env, app, config, verified);
+	const outcome = await claimOf(env, purchase).claim(purchase, userId);
 	switch (outcome.status) {
 		case "owned_by_another_user":
 			throw new Refusal("owned_by_another_user", "this purchase was already claimed by another user");
 		case "product_mismatch":
 			throw new Refusal("product_mismatch", `this transaction was claimed for product ${outcome.claimedProductId}`);
+		case "refused":
+			throw new Refusal(outcome.code, `the purchase is ${outcome.purchase.state}${outcome.purchase.asOf > verified.asOf ? " (as the store has said since)" : ""}`, outcome.purchase.raw, {
+				purchase: outcome.purchase,
+				seenBefore: outcome.seenBefore,
+			});
+		case "undecided":
+			throw historyProblem(outcome.history);
 		case "granted":
-			if (outcome.history === "schema_missing") throw new Misconfigured(`the purchase is valid and reserved for this user, but D1 has no schema: ${APPLY_MIGRATIONS}`);
-			if (outcome.history === "unavailable") throw new HistoryUnavailable("the purchase is valid and reserved for this user, but could not be recorded yet; retry");
-			return { purchase, seenBefore: outcome.seenBefore, firstSeenAt: outcome.firstSeenAt };
+			if (outcome.history !== "recorded") throw historyProblem(outcome.history);
+			return { purchase: outcome.purchase, seenBefore: outcome.seenBefore, firstSeenAt: outcome.firstSeenAt };
 	}
 }
 
-/**
- * Records what a refusal says the store vouched for (a refund, a revocation, an expiry) on the transaction's
- * history row, if it has one, so the history does not keep saying "active". Best effort: the refusal stands
- * either way, and the stores' notifications are the main way the history is kept true.
- */
-export async function recordLapse(env: Env, refusal: Refusal, log: Logger): Promise<void> {
-	if (!refusal.lapse) return;
-	const { store, transactionId, state } = refusal.lapse;
-	try {
-		await setPurchaseState(env.DB, store, transactionId, state);
-	} catch (err) {
-		log.warn("lapse_not_recorded", { store, state, error: err });
-	}
+function historyProblem(history: "unavailable" | "schema_missing"): Error {
+	return history === "schema_missing"
+		? new Misconfigured(`the purchase is valid, but D1 has no schema: ${APPLY_MIGRATIONS}`)
+		: new HistoryUnavailable("the purchase is valid and reserved for this user, but could not be recorded yet; retry");
 }

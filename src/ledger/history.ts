@@ -1,14 +1,21 @@
 import type { Environment, Purchase, PurchaseKind, PurchaseState, Store } from "../purchase";
 import { withSchema } from "./schema";
 
-/** The purchases table (migrations/0001): the history apps read and notifications keep true. */
+/**
+ * The purchases table (migrations/): one row per store transaction, the history apps read and notifications keep
+ * true. Only a purchase's claim writes its rows (src/ledger/claim.ts), so the owner and state here are always the
+ * claim's.
+ */
 
 export interface HistoryEntry {
 	store: Store;
 	transactionId: string;
 	appId: string;
-	userId: string;
+	/** Null while nobody has claimed it (the store told us of it first). */
+	userId: string | null;
 	originalTransactionId: string | null;
+	subscriptionId: string | null;
+	linkedTransactionId: string | null;
 	orderId: string | null;
 	productId: string;
 	kind: PurchaseKind;
@@ -17,6 +24,11 @@ export interface HistoryEntry {
 	quantity: number;
 	purchasedAt: number;
 	expiresAt: number | null;
+	graceExpiresAt: number | null;
+	willRenew: boolean | null;
+	price: number | null;
+	currency: string | null;
+	asOf: number;
 	createdAt: number;
 	updatedAt: number;
 }
@@ -25,8 +37,10 @@ interface Row {
 	store: string;
 	transaction_id: string;
 	app_id: string;
-	user_id: string;
+	user_id: string | null;
 	original_transaction_id: string | null;
+	subscription_id: string | null;
+	linked_transaction_id: string | null;
 	order_id: string | null;
 	product_id: string;
 	kind: string;
@@ -35,6 +49,11 @@ interface Row {
 	quantity: number;
 	purchased_at: number;
 	expires_at: number | null;
+	grace_expires_at: number | null;
+	will_renew: number | null;
+	price: number | null;
+	currency: string | null;
+	as_of: number;
 	created_at: number;
 	updated_at: number;
 }
@@ -46,6 +65,8 @@ function toEntry(row: Row): HistoryEntry {
 		appId: row.app_id,
 		userId: row.user_id,
 		originalTransactionId: row.original_transaction_id,
+		subscriptionId: row.subscription_id,
+		linkedTransactionId: row.linked_transaction_id,
 		orderId: row.order_id,
 		productId: row.product_id,
 		kind: row.kind as PurchaseKind,
@@ -54,60 +75,102 @@ function toEntry(row: Row): HistoryEntry {
 		quantity: row.quantity,
 		purchasedAt: row.purchased_at,
 		expiresAt: row.expires_at,
+		graceExpiresAt: row.grace_expires_at,
+		willRenew: row.will_renew === null ? null : row.will_renew === 1,
+		price: row.price,
+		currency: row.currency,
+		asOf: row.as_of,
 		createdAt: row.created_at,
 		updatedAt: row.updated_at,
 	};
 }
 
-const COLUMNS = `store, transaction_id, app_id, user_id, original_transaction_id, order_id, product_id, kind, environment,
-	state, quantity, purchased_at, expires_at, created_at, updated_at`;
+const COLUMNS = `store, transaction_id, app_id, user_id, original_transaction_id, subscription_id, linked_transaction_id, order_id,
+	product_id, kind, environment, state, quantity, purchased_at, expires_at, grace_expires_at, will_renew, price, currency, as_of,
+	created_at, updated_at`;
 
-/**
- * Inserts or refreshes a granted purchase. The owner and app never change once written: the claim decided
- * them, and a later upsert only refreshes what the store says (state, expiry, raw answer).
- */
-export function upsertPurchase(db: D1Database, purchase: Purchase, userId: string, now = Date.now()) {
-	return db
-		.prepare(
-			`INSERT INTO purchases (store, transaction_id, app_id, user_id, original_transaction_id, order_id, product_id, kind,
-				environment, state, quantity, purchased_at, expires_at, raw, created_at, updated_at)
-			 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)
-			 ON CONFLICT (store, transaction_id) DO UPDATE SET
-				original_transaction_id = COALESCE(excluded.original_transaction_id, purchases.original_transaction_id),
-				order_id = COALESCE(excluded.order_id, purchases.order_id),
-				state = CASE WHEN purchases.state = 'consumed' AND excluded.state = 'active' THEN purchases.state ELSE excluded.state END,
-				quantity = excluded.quantity,
-				expires_at = excluded.expires_at,
-				raw = excluded.raw,
-				updated_at = excluded.updated_at`,
-		)
-		.bind(
-			purchase.store,
-			purchase.transactionId,
-			purchase.appId,
-			userId,
-			purchase.originalTransactionId,
-			purchase.orderId,
-			purchase.productId,
-			purchase.kind,
-			purchase.environment,
-			purchase.state,
-			purchase.quantity,
-			purchase.purchasedAt,
-			purchase.expiresAt,
-			JSON.stringify(purchase.raw ?? null),
-			now,
-		)
-		.run();
+/** One row to write: a purchase as its claim holds it, and its owner (null while unclaimed). */
+export interface HistoryWriteRow {
+	purchase: Purchase;
+	userId: string | null;
 }
 
-export function setPurchaseState(db: D1Database, store: Store, transactionId: string, state: PurchaseState, now = Date.now()) {
-	return db.prepare(`UPDATE purchases SET state = ?3, updated_at = ?4 WHERE store = ?1 AND transaction_id = ?2`).bind(store, transactionId, state, now).run();
+/**
+ * Writes the claim's current view of each purchase, in one batch. The claim is the only writer and always writes
+ * its latest state, so a row is simply replaced (created_at stays the first write's).
+ */
+export async function writePurchases(db: D1Database, rows: readonly HistoryWriteRow[], now = Date.now()): Promise<void> {
+	if (rows.length === 0) return;
+	const statement = db.prepare(
+		`INSERT INTO purchases (store, transaction_id, app_id, user_id, original_transaction_id, subscription_id, linked_transaction_id,
+			order_id, product_id, kind, environment, state, quantity, purchased_at, expires_at, grace_expires_at, will_renew, price, currency,
+			as_of, raw, created_at, updated_at)
+		 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?22)
+		 ON CONFLICT (store, transaction_id) DO UPDATE SET
+			user_id = excluded.user_id,
+			original_transaction_id = excluded.original_transaction_id,
+			subscription_id = excluded.subscription_id,
+			linked_transaction_id = excluded.linked_transaction_id,
+			order_id = COALESCE(excluded.order_id, purchases.order_id),
+			product_id = excluded.product_id,
+			state = excluded.state,
+			quantity = excluded.quantity,
+			expires_at = excluded.expires_at,
+			grace_expires_at = excluded.grace_expires_at,
+			will_renew = excluded.will_renew,
+			price = COALESCE(excluded.price, purchases.price),
+			currency = COALESCE(excluded.currency, purchases.currency),
+			as_of = excluded.as_of,
+			raw = excluded.raw,
+			updated_at = excluded.updated_at`,
+	);
+	const bound = rows.map(({ purchase: p, userId }) =>
+		statement.bind(
+			p.store,
+			p.transactionId,
+			p.appId,
+			userId,
+			p.originalTransactionId,
+			p.subscriptionId,
+			p.linkedTransactionId,
+			p.orderId,
+			p.productId,
+			p.kind,
+			p.environment,
+			p.state,
+			p.quantity,
+			p.purchasedAt,
+			p.expiresAt,
+			p.graceExpiresAt,
+			p.willRenew === null ? null : p.willRenew ? 1 : 0,
+			p.price,
+			p.currency,
+			p.asOf,
+			JSON.stringify(p.raw ?? null),
+			now,
+		),
+	);
+	await withSchema(() => db.batch(bound));
 }
 
 export async function findPurchase(db: D1Database, store: Store, transactionId: string): Promise<HistoryEntry | null> {
 	const row = await withSchema(() => db.prepare(`SELECT ${COLUMNS} FROM purchases WHERE store = ?1 AND transaction_id = ?2`).bind(store, transactionId).first<Row>());
 	return row ? toEntry(row) : null;
+}
+
+/** Whoever owns any transaction of a subscription in the history: how claims made before subscriptions were owned as a whole are found. */
+export async function ownerOfSubscription(db: D1Database, store: Store, appId: string, subscriptionId: string): Promise<{ userId: string; firstSeenAt: number } | null> {
+	const row = await withSchema(() =>
+		db
+			.prepare(
+				`SELECT user_id, created_at FROM purchases
+				 WHERE store = ?1 AND app_id = ?2 AND user_id IS NOT NULL AND (subscription_id = ?3 OR original_transaction_id = ?3 OR transaction_id = ?3)
+				 ORDER BY created_at LIMIT 1`,
+			)
+			.bind(store, appId, subscriptionId)
+			.first<{ user_id: string; created_at: number }>(),
+	);
+	return row ? { userId: row.user_id, firstSeenAt: row.created_at } : null;
 }
 
 /** Where a page of history ends; the next page starts strictly after it. */

@@ -5,7 +5,7 @@ import { Misconfigured } from "../answers";
  * the folder). Applied by wrangler (`d1 migrations apply`), which records each in d1_migrations; never at request
  * time.
  */
-export const MIGRATIONS: readonly string[] = ["0001_purchases.sql"];
+export const MIGRATIONS: readonly string[] = ["0001_purchases.sql", "0002_lifecycle.sql"];
 
 /** What an operator runs when the schema is missing or behind. */
 export const APPLY_MIGRATIONS =
@@ -14,6 +14,11 @@ export const APPLY_MIGRATIONS =
 /** D1 reports a missing table or column when migrations were never applied (or not all of them). */
 export function isSchemaMissing(err: unknown): boolean {
 	return err instanceof Error && /no such (table|column)/i.test(err.message);
+}
+
+/** Why a D1 operation failed, as the ledger reports it: an operator must apply migrations, or D1 may answer later. */
+export function d1Failure(err: unknown): "schema_missing" | "unavailable" {
+	return isSchemaMissing(err) || err instanceof Misconfigured ? "schema_missing" : "unavailable";
 }
 
 /** Runs a D1 operation; a missing schema becomes Misconfigured naming the command to run, never a 500. */

@@ -4,7 +4,7 @@ import { requireApiKey, type ApiEnv } from "../http/auth";
 import { ApiError, storeUnreachableError, toApiError, withEvidenceFields } from "../http/errors";
 import { appleEvidence, productIdField, purchaseTokenField, receiptField, signedTransactionField, transactionIdField, userIdField } from "../http/fields";
 import { parseJsonBody } from "../http/validate";
-import { claimStub, grantPurchase, recordLapse } from "../ledger/grant";
+import { claimStub, grantPurchase } from "../ledger/grant";
 import { Refusal, StoreUnreachable } from "../answers";
 import { verifyEvidence, type Evidence } from "../verification";
 
@@ -67,9 +67,9 @@ export const purchaseRoutes = new Hono<ApiEnv>()
 		const { userId, evidence } = await parseJsonBody(c, ValidateBody);
 		try {
 			const purchase = await withEvidenceFields(VALIDATE_FIELDS, () => verifyEvidence(app, config, evidence));
-			const grant = await grantPurchase(c.env, purchase, userId);
+			const grant = await grantPurchase(c.env, app, config, purchase, userId);
 			c.get("log").info("validate_granted", { app: app.id, store: purchase.store, product: purchase.productId, seen_before: grant.seenBefore });
-			const { raw, ...normalized } = purchase;
+			const { raw, ...normalized } = grant.purchase;
 			return c.json({
 				success: true,
 				seen_before: grant.seenBefore,
@@ -81,8 +81,17 @@ export const purchaseRoutes = new Hono<ApiEnv>()
 		} catch (err) {
 			if (err instanceof Refusal) {
 				c.get("log").info("validate_refused", { app: app.id, store: evidence.store, code: err.code, reason: err.message });
-				await recordLapse(c.env, err, c.get("log"));
-				return c.json({ success: false, seen_before: false, purchase_provider_reachable: true, message: err.message, code: err.code, purchase: null, data: err.raw ?? null });
+				// A purchase the store vouched for, in a state that grants nothing, is still described as the ledger holds it.
+				const held = err.held ? (({ raw: _raw, ...normalized }) => normalized)(err.held.purchase) : null;
+				return c.json({
+					success: false,
+					seen_before: err.held?.seenBefore ?? false,
+					purchase_provider_reachable: true,
+					message: err.message,
+					code: err.code,
+					purchase: held,
+					data: err.raw ?? null,
+				});
 			}
 			// An outage keeps Nakama's fields beside the error, so callers that read only those still see "unreachable".
 			if (err instanceof StoreUnreachable) throw toApiError(err, { success: false, seen_before: false, purchase_provider_reachable: false, message: err.message });
@@ -92,7 +101,8 @@ export const purchaseRoutes = new Hono<ApiEnv>()
 	.post("/consume", async (c) => {
 		const app = c.get("app");
 		const body = await parseJsonBody(c, ConsumeBody);
-		const outcome = await claimStub(c.env, body.store, body.purchaseToken).consume(body.userId, app.id);
+		// Consumables are one-time purchases: each token is a claim of its own.
+		const outcome = await claimStub(c.env, body.store, body.purchaseToken).consume(body.userId, app.id, body.purchaseToken);
 		switch (outcome.status) {
 			case "consumed":
 				return c.json({ consumed: true, seen_before: false });

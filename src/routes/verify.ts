@@ -17,7 +17,7 @@ import {
 } from "../http/fields";
 import { enforceRateLimit } from "../http/rate-limit";
 import { parseJsonBody } from "../http/validate";
-import { grantPurchase, recordLapse } from "../ledger/grant";
+import { grantPurchase } from "../ledger/grant";
 import type { Evidence } from "../verification";
 import { verifyEvidence } from "../verification";
 
@@ -110,13 +110,12 @@ export const verifyRoutes = new Hono<AppEnv>().post("/", async (c) => {
 		const purchase = await withEvidenceFields({ purchaseToken: SERVER_DATA, signedTransaction: SERVER_DATA, receipt: SERVER_DATA, transactionId: "purchaseDetails.purchaseID" }, () =>
 			verifyEvidence(app, config, evidence),
 		);
-		const grant = await grantPurchase(c.env, purchase, userId);
+		const grant = await grantPurchase(c.env, app, config, purchase, userId);
 		log.info("verify_granted", { app: app.id, store: purchase.store, product: purchase.productId, seen_before: grant.seenBefore });
 		return c.json({ complete_purchase: true });
 	} catch (err) {
 		if (err instanceof Refusal) {
 			log.info("verify_refused", { app: app.id, code: err.code, reason: err.message });
-			await recordLapse(c.env, err, log);
 			return c.json({ complete_purchase: false, reason: err.message, code: err.code });
 		}
 		throw err;

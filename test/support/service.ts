@@ -4,6 +4,8 @@
  */
 import { env, exports } from "cloudflare:workers";
 import { SAMPLE_APP } from "./fixtures.ts";
+export { claimStub } from "../../src/ledger/grant";
+import { claimStub } from "../../src/ledger/grant";
 
 export const BASE = "https://iap-edge.test";
 
@@ -103,4 +105,16 @@ export function googleVerifyBody(purchase: CreatedGooglePurchase, overrides: { u
 
 export function uniqueUser(prefix = "user"): string {
 	return `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/** A claim object as a Durable Object stub (for cloudflare:test's alarm and eviction helpers). */
+export function claimObject(store: string, unitId: string): DurableObjectStub {
+	return env.CLAIMS.get(env.CLAIMS.idFromName(`${store}:${unitId}`));
+}
+
+/** What a claim holds for one of its transactions (the unit is the transaction itself unless it is a subscription). */
+export async function claimedTransaction(store: string, transactionId: string, unitId = transactionId) {
+	const record = await claimStub(env, store, unitId).record();
+	const transaction = record?.transactions.find((t) => t.purchase.transactionId === transactionId);
+	return record && transaction ? { userId: record.userId, ...transaction } : undefined;
 }

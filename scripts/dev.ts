@@ -27,7 +27,6 @@ import { supervise } from "./supervisor.ts";
 const args = new Set(process.argv.slice(2));
 const quiet = args.has("--demo");
 const command = quiet ? "demo" : "dev";
-const supervisor = supervise(command);
 
 const SERVICE_PORT = portFromEnv("SERVICE_PORT", 8787);
 const EMULATOR_PORT = portFromEnv("EMULATOR_PORT", 8788);
@@ -40,6 +39,11 @@ await requireFree(
 );
 const SERVICE_INSPECTOR_PORT = await inspectorPort("SERVICE_INSPECTOR_PORT", 9229);
 const EMULATOR_INSPECTOR_PORT = await inspectorPort("EMULATOR_INSPECTOR_PORT", 9230);
+if (new Set([SERVICE_PORT, EMULATOR_PORT, SERVICE_INSPECTOR_PORT, EMULATOR_INSPECTOR_PORT]).size < 4) {
+	console.error(`${command}: the service, the emulator and their inspectors need four different ports`);
+	process.exit(2);
+}
+const supervisor = supervise(command);
 const service = `http://${HOST}:${SERVICE_PORT}`;
 const emulator = `http://${HOST}:${EMULATOR_PORT}`;
 

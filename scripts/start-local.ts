@@ -58,10 +58,10 @@ if (local.length > 0) {
 	);
 }
 
-const supervisor = supervise(command);
 const SERVICE_PORT = portFromEnv("SERVICE_PORT", 8787);
 await requireFree([{ port: SERVICE_PORT, variable: "SERVICE_PORT" }], command);
 const SERVICE_INSPECTOR_PORT = await inspectorPort("SERVICE_INSPECTOR_PORT", 9229);
+const supervisor = supervise(command);
 
 const migrated = await applyLocalMigrations(supervisor);
 if (migrated !== 0) await supervisor.stop(migrated, "applying the local D1 migrations failed");

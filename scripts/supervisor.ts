@@ -133,6 +133,7 @@ function startWatchdog(): { watch(pgid: number): void; forget(pgid: number): voi
 			}
 		});
 		process.stdin.on("end", () => {
+			if (groups.size === 0) process.exit(0);
 			kill("SIGTERM");
 			setTimeout(() => { kill("SIGKILL"); process.exit(0); }, ${GRACE_MS});
 		});

@@ -19,9 +19,8 @@ import { appleReceipts } from "./apple-receipts";
  *   {base}/_emulator/...                                  ← admin: create purchases, inject faults, read counters
  */
 
-export interface EmulatorEnv {
-	EMULATOR_CONFIG: string;
-}
+/** The emulator's bindings, as `wrangler types` generates them from test/emulator/wrangler.toml. */
+export type EmulatorEnv = Env;
 
 export interface EmulatorConfig {
 	google?: { serviceAccounts?: RegisteredServiceAccount[] };

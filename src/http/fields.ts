@@ -18,20 +18,23 @@ export const MAX_TRANSACTION_ID_DIGITS = 32;
 
 const nonEmpty = { error: "must be a non-empty string" };
 
+/** Text a store or D1 can take as it is: no control characters, well-formed Unicode (a lone surrogate cannot be URL-encoded). */
+const text = (max: number) =>
+	z
+		.string(nonEmpty)
+		.min(1, nonEmpty)
+		.max(max, { error: `at most ${max} characters` })
+		.refine((id) => !/[\u0000-\u001f\u007f-\u009f]/.test(id), { error: "must not contain control characters" })
+		.refine((id) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(id), { error: "must be well-formed Unicode (no lone surrogates)" });
+
 /**
  * A user id, the same rule on every route and never altered: 1–256 characters of well-formed Unicode, no control
  * characters, no leading or trailing whitespace (which would make two ids look alike). Stored and looked up
  * exactly as sent.
  */
-export const userIdField = z
-	.string(nonEmpty)
-	.min(1, nonEmpty)
-	.max(256, { error: "at most 256 characters" })
-	.refine((id) => !/[\u0000-\u001f\u007f-\u009f]/.test(id), { error: "must not contain control characters" })
-	.refine((id) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(id), { error: "must be well-formed Unicode (no lone surrogates)" })
-	.refine((id) => id.trim() === id, { error: "must not start or end with whitespace" });
+export const userIdField = text(256).refine((id) => id.trim() === id, { error: "must not start or end with whitespace" });
 
-export const productIdField = z.string(nonEmpty).min(1, nonEmpty).max(256, { error: "at most 256 characters" });
+export const productIdField = text(256);
 
 export const purchaseTokenField = z
 	.string(nonEmpty)

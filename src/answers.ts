@@ -95,6 +95,21 @@ export class InvalidEvidence extends Error {
 }
 
 /**
+ * A store notification that is not to be acted on: its sender could not be authenticated (a Pub/Sub push without
+ * a valid OIDC token), or what it carries does not verify or names no app here. Nothing is written; the store may
+ * retry, and a retry of the same message is refused the same way.
+ */
+export class InvalidNotification extends Error {
+	constructor(
+		readonly reason: "unauthenticated" | "invalid",
+		message: string,
+	) {
+		super(message);
+		this.name = "InvalidNotification";
+	}
+}
+
+/**
  * The purchase is verified and reserved for the user by its claim, but D1 could not record it yet. The claim
  * repairs D1 on its own; the caller is told to retry, never "no".
  */

@@ -55,6 +55,13 @@ export const StatusResponse = z.looseObject({
 });
 export type StatusResponse = z.infer<typeof StatusResponse>;
 
+export const NotificationHistoryResponse = z.looseObject({
+	notificationHistory: z.array(z.looseObject({ signedPayload: z.string().min(1) })),
+	hasMore: z.boolean(),
+	paginationToken: z.string().optional(),
+});
+export type NotificationHistoryResponse = z.infer<typeof NotificationHistoryResponse>;
+
 export interface AppStoreServerApiOptions {
 	bundleId: string;
 	credentials: AppleApiCredentials;
@@ -103,14 +110,27 @@ export class AppStoreServerApiClient {
 		throw new Error("unreachable: environments is never empty");
 	}
 
-	async #get<S extends z.ZodType>(environment: AppleApiEnvironment, path: string, schema: S): Promise<{ value: z.infer<S>; raw: unknown }> {
+	/**
+	 * Get Notification History: the notifications Apple sent (or tried to send) between two times, a page at a time.
+	 * Apple keeps them for 180 days.
+	 */
+	async getNotificationHistory(environment: AppleApiEnvironment, window: { startDate: number; endDate: number }, paginationToken?: string): Promise<NotificationHistoryResponse> {
+		const query = paginationToken === undefined ? "" : `?paginationToken=${encodeURIComponent(paginationToken)}`;
+		const { value } = await this.#get(environment, `/inApps/v1/notifications/history${query}`, NotificationHistoryResponse, window);
+		return value;
+	}
+
+	async #get<S extends z.ZodType>(environment: AppleApiEnvironment, path: string, schema: S, postBody?: unknown): Promise<{ value: z.infer<S>; raw: unknown }> {
 		const { endpoints, timeoutMs } = this.options;
 		const base = environment === "Production" ? endpoints.appleProduction : endpoints.appleSandbox;
 		const token = await this.#bearerToken();
+		const headers = { authorization: `Bearer ${token}`, accept: "application/json" };
 		const response = await storeFetch(
 			"app_store",
 			`${base}${path}`,
-			{ method: "GET", headers: { authorization: `Bearer ${token}`, accept: "application/json" } },
+			postBody === undefined
+				? { method: "GET", headers }
+				: { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(postBody) },
 			timeoutMs,
 		);
 		if (response.ok) {

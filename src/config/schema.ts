@@ -24,9 +24,20 @@ export const GoogleServiceAccountSchema = z.object({
 	token_uri: z.url({ protocol: /^https?$/, error: "token_uri must be an http(s) URL" }),
 });
 
+/**
+ * Who may push Real-time Developer Notifications: the OIDC token Pub/Sub signs for an authenticated push
+ * subscription names this audience and this service account.
+ */
+export const GooglePushSchema = z.object({
+	audience: z.string({ error: "audience is required: the audience set on the Pub/Sub push subscription (by default its endpoint URL)" }).min(1),
+	serviceAccountEmail: z.email({ error: "serviceAccountEmail must be the e-mail of the service account the push subscription authenticates as" }),
+});
+
 export const GoogleAppSchema = z.object({
 	packageName: z.string().regex(/^[A-Za-z][\w]*(\.[A-Za-z][\w]*)+$/, { error: "packageName must look like com.example.app" }),
 	serviceAccount: GoogleServiceAccountSchema,
+	/** Real-time Developer Notifications for this app's package; without it (and without notifications.googlePush) they are refused. */
+	push: GooglePushSchema.optional(),
 });
 
 export const AppleAppSchema = z.object({
@@ -75,6 +86,8 @@ export const EndpointsSchema = z.object({
 	appleSandbox: httpUrl.default("https://api.storekit-sandbox.apple.com"),
 	appleReceiptProduction: httpUrl.default("https://buy.itunes.apple.com/verifyReceipt"),
 	appleReceiptSandbox: httpUrl.default("https://sandbox.itunes.apple.com/verifyReceipt"),
+	/** Google's public keys for the OIDC tokens of Pub/Sub pushes. */
+	googleCerts: httpUrl.default("https://www.googleapis.com/oauth2/v3/certs"),
 });
 
 export const ConfigSchema = z
@@ -83,6 +96,12 @@ export const ConfigSchema = z
 		endpoints: EndpointsSchema.default(EndpointsSchema.parse({})),
 		/** Milliseconds to wait for a store before answering "unreachable". */
 		storeTimeoutMs: z.number().int().min(100).max(60_000).default(10_000),
+		notifications: z
+			.object({
+				/** The push settings of every app that has none of its own (one Pub/Sub subscription for all packages). */
+				googlePush: GooglePushSchema.optional(),
+			})
+			.default({}),
 		/** Base64 DER roots trusted for Apple signed data. Default: Apple Root CA - G3 only. */
 		appleRootCertificates: z.array(z.string()).min(1, { error: "list at least one root, or leave the field out for Apple Root CA - G3" }).optional(),
 	})
@@ -115,6 +134,7 @@ export const ConfigSchema = z
 export type Config = z.output<typeof ConfigSchema>;
 export type AppConfig = Config["apps"][number];
 export type GoogleAppConfig = z.output<typeof GoogleAppSchema>;
+export type GooglePushConfig = z.output<typeof GooglePushSchema>;
 export type GoogleServiceAccount = z.output<typeof GoogleServiceAccountSchema>;
 export type AppleAppConfig = z.output<typeof AppleAppSchema>;
 export type Endpoints = Config["endpoints"];

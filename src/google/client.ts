@@ -2,7 +2,7 @@ import type { Endpoints, GoogleServiceAccount } from "../config/schema";
 import { InvalidEvidence, Misconfigured, StoreUnreachable } from "../answers";
 import { readJson, retryAfterSeconds, storeFetch } from "../fetch";
 import { getAccessToken, invalidateAccessToken } from "./auth";
-import { GoogleErrorEnvelope, ProductPurchase, SubscriptionPurchaseV2 } from "./schemas";
+import { GoogleErrorEnvelope, ProductPurchase, SubscriptionPurchaseV2, VoidedPurchasesResponse } from "./schemas";
 import type { z } from "zod";
 
 /**
@@ -42,6 +42,16 @@ export class GooglePlayClient {
 
 	getSubscription(token: string) {
 		return this.#call("GET", `purchases/subscriptionsv2/tokens/${enc(token)}`, SubscriptionPurchaseV2);
+	}
+
+	/**
+	 * purchases.voidedpurchases.list, subscriptions included (type=1): purchases voided (refunded, charged back)
+	 * between two times, a page at a time. Google keeps 30 days.
+	 */
+	listVoidedPurchases(window: { startTime: number; endTime: number }, pageToken?: string) {
+		const query = new URLSearchParams({ startTime: String(window.startTime), endTime: String(window.endTime), type: "1", maxResults: "1000" });
+		if (pageToken !== undefined) query.set("token", pageToken);
+		return this.#call("GET", `purchases/voidedpurchases?${query}`, VoidedPurchasesResponse);
 	}
 
 	async acknowledgeProduct(productId: string, token: string): Promise<void> {

@@ -49,6 +49,24 @@ export const SubscriptionPurchaseV2 = z.looseObject({
 });
 export type SubscriptionPurchaseV2 = z.infer<typeof SubscriptionPurchaseV2>;
 
+/** purchases.voidedpurchases.list → VoidedPurchasesListResponse */
+export const VoidedPurchasesResponse = z.looseObject({
+	voidedPurchases: z
+		.array(
+			z.looseObject({
+				purchaseToken: z.string().min(1),
+				orderId: z.string().optional(),
+				voidedTimeMillis: z.string().regex(/^\d+$/),
+				/** 0 user, 1 developer, 2 Google */
+				voidedSource: z.number().int().optional(),
+				/** 0 other, 1 remorse, 2 not received, 3 defective, 4 accidental purchase, 5 fraud, 6 friendly fraud, 7 chargeback */
+				voidedReason: z.number().int().optional(),
+			}),
+		)
+		.default([]),
+	tokenPagination: z.looseObject({ nextPageToken: z.string().optional() }).optional(),
+});
+
 /** Google's standard error envelope. */
 export const GoogleErrorEnvelope = z.object({
 	error: z.looseObject({

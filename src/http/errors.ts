@@ -1,5 +1,5 @@
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { HistoryUnavailable, InvalidEvidence, Misconfigured, NotConfigured, StoreUnreachable, type EvidencePart } from "../answers";
+import { HistoryUnavailable, InvalidEvidence, InvalidNotification, Misconfigured, NotConfigured, StoreUnreachable, type EvidencePart } from "../answers";
 import type { Store } from "../purchase";
 
 /** The closed set of error codes this service answers with. Each maps to exactly one HTTP status. */
@@ -91,6 +91,7 @@ export function toApiError(err: unknown, extra?: Record<string, unknown>): unkno
 	if (err instanceof NotConfigured) return new ApiError("invalid_request", err.message);
 	if (err instanceof Misconfigured) return new ApiError("misconfigured", err.message, { detail: err.detail, retryAfter: MISCONFIGURED_RETRY_SECONDS });
 	if (err instanceof HistoryUnavailable) return new ApiError("history_unavailable", err.message, { retryAfter: HISTORY_RETRY_SECONDS });
+	if (err instanceof InvalidNotification) return new ApiError(err.reason === "unauthenticated" ? "unauthorized" : "invalid_request", err.message);
 	if (err instanceof InvalidEvidence) return new ApiError("invalid_request", `${err.part}: ${err.message}`, { field: err.part });
 	return err;
 }

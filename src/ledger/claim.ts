@@ -211,7 +211,8 @@ export class TransactionClaim extends DurableObject<Env> {
 		const now = Date.now();
 		const unit = this.#unit()!;
 		if (unit.app_id !== said.appId) return { status: "owned_by_another_user", firstSeenAt: unit.first_seen_at };
-		const { purchase } = this.#hold(said);
+		this.#hold(said);
+		const purchase = this.#standing(said.transactionId, unit.subscription === 1, now);
 		const ownedBefore = unit.user_id;
 		if (ownedBefore !== null && ownedBefore !== userId) {
 			await this.#settle();
@@ -401,7 +402,7 @@ export class TransactionClaim extends DurableObject<Env> {
 	 * purchase that names the one it replaces (linkedPurchaseToken) supersedes it. Synchronous: no await between
 	 * reading and writing.
 	 */
-	#hold(said: Purchase): { purchase: Purchase; changed: boolean } {
+	#hold(said: Purchase): { changed: boolean } {
 		const row = this.#txn(said.transactionId);
 		const held = row ? (readPurchase(row.purchase)) : undefined;
 		const merged = mergeStatement(held, said);
@@ -416,7 +417,23 @@ export class TransactionClaim extends DurableObject<Env> {
 			const replaced = linked ? (readPurchase(linked.purchase)) : undefined;
 			if (replaced && replaced.state !== "superseded") this.#write({ ...replaced, state: "superseded", asOf: Math.max(replaced.asOf, said.asOf) });
 		}
-		return { purchase: merged, changed };
+		return { changed };
+	}
+
+	/**
+	 * What a presented transaction stands for. A one-time purchase stands for itself. A subscription stands as its
+	 * best transaction: one that grants access now (the latest-expiring), else its latest. An app holding an old
+	 * period's transaction of a subscription that has renewed since (as a notification told us), or the token an
+	 * upgrade replaced, presents the same subscription.
+	 */
+	#standing(transactionId: string, subscription: boolean, now: number): Purchase {
+		const presented = readPurchase(this.#txn(transactionId)!.purchase);
+		if (!subscription) return presented;
+		const all = this.#txns().map((row) => readPurchase(row.purchase));
+		const end = (p: Purchase) => Math.max(p.expiresAt ?? p.purchasedAt, p.graceExpiresAt ?? 0);
+		const latest = (a: Purchase, b: Purchase) => (end(b) > end(a) ? b : a);
+		const granting = all.filter((p) => grants(p, now));
+		return granting.length > 0 ? granting.reduce(latest) : all.reduce(latest, presented);
 	}
 
 	/** Stores a transaction's new state; D1 gets it at the next #settle (or from the alarm). */

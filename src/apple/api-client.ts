@@ -5,7 +5,7 @@ import { readJson, retryAfterSeconds, storeFetch } from "../fetch";
 import { Misconfigured, StoreUnreachable } from "../answers";
 
 /**
- * App Store Server API calls used for verification (STORES.md 1). Each request carries a fresh ES256 bearer
+ * App Store Server API calls (https://developer.apple.com/documentation/appstoreserverapi). Each request carries a fresh ES256 bearer
  * token, as Apple asks. Outages, rate limits, retryable codes, 5xx, our own credentials being refused and
  * unreadable answers throw StoreUnreachable; Apple's own "no such transaction" throws AppleRejected.
  */
@@ -157,7 +157,7 @@ export class AppStoreServerApiClient {
 		});
 	}
 
-	/** A bearer token for one request (STORES.md 1.4): ES256, kid, iss, iat, exp ≤ 60 min, aud, bid. */
+	/** A bearer token for one request (https://developer.apple.com/documentation/appstoreserverapi/generating-json-web-tokens-for-api-requests): ES256, kid, iss, iat, exp ≤ 60 min, aud, bid. */
 	async #bearerToken(): Promise<string> {
 		const { credentials, bundleId } = this.options;
 		const key = await signingKey(credentials);
@@ -191,7 +191,7 @@ export function signingKey(credentials: AppleApiCredentials): Promise<CryptoKey>
 }
 
 /**
- * Apple's Retry-After is a UNIX time in milliseconds (STORES.md 1.6), not the seconds or HTTP date of RFC 9110.
+ * Apple's Retry-After is a UNIX time in milliseconds (https://developer.apple.com/documentation/appstoreserverapi/identifying-rate-limits), not the seconds or HTTP date of RFC 9110.
  * Anything that does not look like one falls back to the standard reading.
  */
 export function appleRetryAfterSeconds(response: Response, now = Date.now()): number | undefined {

@@ -4,7 +4,7 @@ import { readJson, retryAfterSeconds, storeFetch } from "../fetch";
 import { InvalidEvidence, Refusal, StoreUnreachable } from "../answers";
 
 /**
- * Apple's legacy verifyReceipt (STORES.md 4), for apps that have only a shared secret. Deprecated by Apple but
+ * Apple's legacy verifyReceipt (https://developer.apple.com/documentation/appstorereceipts/verifyreceipt), for apps that have only a shared secret. Deprecated by Apple but
  * still answering. Production first; status 21007 ("this is a Sandbox receipt") moves on to Sandbox, and only
  * for an app that accepts Sandbox. Apple answers HTTP 200 for logical errors: the verdict is in `status`.
  */
@@ -54,7 +54,7 @@ export interface VerifyReceiptOptions {
 	timeoutMs: number;
 }
 
-// All _ms values are decimal strings (STORES.md 4.3).
+// All _ms values are decimal strings (https://developer.apple.com/documentation/appstorereceipts/responsebody).
 const millis = z.string().regex(/^\d+$/).transform(Number);
 
 const Entry = z.looseObject({

@@ -1,5 +1,5 @@
 /**
- * Reads a legacy App Store app receipt (STORES.md 4.4): the bundle id and the in-app purchases it lists.
+ * Reads a legacy App Store app receipt (Apple's receipt fields: https://developer.apple.com/documentation/appstorereceipts): the bundle id and the in-app purchases it lists.
  *
  * This PARSES ONLY. The receipt's PKCS#7 signature is not checked, so nothing read here proves a purchase: a
  * client can write any receipt it likes. Use what it says only to ask Apple (App Store Server API, or

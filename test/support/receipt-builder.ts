@@ -1,5 +1,5 @@
 /**
- * Legacy App Store app receipts (STORES.md 4.4), built for tests and for the store emulator: a PKCS#7 SignedData
+ * Legacy App Store app receipts (https://developer.apple.com/documentation/appstorereceipts), built for tests and for the store emulator: a PKCS#7 SignedData
  * whose content is the SET of receipt attributes, in-app purchases as attribute 17. Nothing signs it (the
  * signerInfos are empty): only Apple, or the emulator that issued the bytes, can vouch for a receipt anyway.
  * Plain TypeScript, synchronous, so it runs in Node, workerd and the emulator bundle alike.

@@ -104,31 +104,28 @@ describe("the DER reader, on untrusted bytes", () => {
 		);
 	});
 
-	it("reads back every time der-writer encodes from year 100 on (years 0-99: see the property below)", () => {
-		const date = fc.date({ min: new Date("0100-01-01T00:00:00Z"), max: new Date("9999-12-31T23:59:59Z"), noInvalidDate: true });
+	/** Whole seconds between two ISO dates, written by der-writer.ts's time() and read by readTime. */
+	function expectTimesReadBack(from: string, to: string, numRuns: number): void {
+		const date = fc.date({ min: new Date(from), max: new Date(to), noInvalidDate: true });
 		fc.assert(
 			fc.property(date, (at) => {
 				const ms = Math.floor(at.getTime() / 1000) * 1000;
 				const encoded = time(ms);
 				expect(readTime(encoded, readTlv(encoded))).toBe(ms);
 			}),
-			{ numRuns: 200 },
+			{ numRuns },
 		);
+	}
+
+	it("reads back every time der-writer encodes from year 100 on (years 0-99: see the property below)", () => {
+		expectTimesReadBack("0100-01-01T00:00:00Z", "9999-12-31T23:59:59Z", 200);
 	});
 
 	// A real bug, left for src/apple/der.ts to fix: readTime passes a GeneralizedTime's four-digit year to Date.UTC,
 	// which maps years 0-99 to 1900-1999, so "00500101000000Z" reads as 1950-01-01. Minimal counterexample: year 0,
 	// 0x18 "00000101000000Z" reads as 1900-01-01. No real certificate has such a date; the property stays pinned.
 	it.fails("reads back a GeneralizedTime in the years 0-99 (fails: read as 1900-1999)", () => {
-		const date = fc.date({ min: new Date("0000-01-01T00:00:00Z"), max: new Date("0099-12-31T23:59:59Z"), noInvalidDate: true });
-		fc.assert(
-			fc.property(date, (at) => {
-				const ms = Math.floor(at.getTime() / 1000) * 1000;
-				const encoded = time(ms);
-				expect(readTime(encoded, readTlv(encoded))).toBe(ms);
-			}),
-			{ numRuns: 20 },
-		);
+		expectTimesReadBack("0000-01-01T00:00:00Z", "0099-12-31T23:59:59Z", 20);
 	});
 });
 

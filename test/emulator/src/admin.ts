@@ -1,7 +1,8 @@
 import { Hono } from "hono";
-import { calls, faults, type FaultMode } from "./state";
-import { expireAllTokens } from "./google-auth";
 import { appleAdmin } from "./apple-admin";
+import { calls } from "./calls";
+import { addFault } from "./faults";
+import { expireAllTokens } from "./google-auth";
 import { clientPurchaseJson, createGooglePurchase, googlePurchases, type CreateGooglePurchase } from "./google-purchases";
 
 /**
@@ -54,11 +55,12 @@ admin.post("/google/purchases/:token", async (c) => {
 });
 
 admin.post("/faults", async (c) => {
-	const body = (await c.req.json().catch(() => null)) as { match?: string; mode?: FaultMode; status?: number; delayMs?: number; times?: number } | null;
+	const body = (await c.req.json().catch(() => null)) as { match?: string; mode?: "error" | "slow" | "garbage"; status?: number; delayMs?: number; times?: number } | null;
 	if (!body?.match || !body.mode || !["error", "slow", "garbage"].includes(body.mode)) {
 		return c.json({ error: "match and mode (error | slow | garbage) are required" }, 400);
 	}
-	faults.push({ match: body.match, mode: body.mode, status: body.status ?? 500, delayMs: body.delayMs ?? 5_000, remaining: body.times ?? 1 });
+	const { mode, status = 500, delayMs = 5_000 } = body;
+	addFault(body.match, mode === "error" ? { kind: "http_error", status } : mode === "slow" ? { kind: "slow", delayMs } : { kind: "garbage" }, body.times ?? 1);
 	return c.json({ ok: true }, 201);
 });
 

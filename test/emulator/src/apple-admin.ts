@@ -1,8 +1,8 @@
 import { Hono } from "hono";
-import { appleConfig } from "./apple-config";
-import { appleFaults } from "./apple-faults";
 import { issueReceipt } from "./apple-receipts";
 import { applyRevocation, appleTransactions, createAppleTransaction, signTransaction, type CreateAppleTransaction } from "./apple-transactions";
+import { configOf } from "./config";
+import { addFault } from "./faults";
 
 /**
  * The App Store half of the emulator's own API, mounted at /_emulator/apple. Not part of any store.
@@ -25,7 +25,7 @@ appleAdmin.post("/transactions", async (c) => {
 	if (body.revoked !== undefined && !REVOCATIONS.includes(body.revoked)) return c.json({ error: `revoked must be one of ${REVOCATIONS.join(", ")}` }, 400);
 	const created = createAppleTransaction(body);
 	if (typeof created === "string") return c.json({ error: created }, 400);
-	const config = appleConfig(c);
+	const config = configOf(c).apple;
 	const app = config.apps.find((a) => a.bundleId === created.bundleId);
 	return c.json(
 		{
@@ -71,13 +71,13 @@ appleAdmin.post("/errors", async (c) => {
 	if (body.errorCode !== undefined && !(Number.isInteger(body.errorCode) && body.errorCode >= 4000000 && body.errorCode < 6000000)) {
 		return c.json({ error: "errorCode must be one of Apple's seven-digit codes, e.g. 4290000" }, 400);
 	}
-	appleFaults.push({
-		match: body.match,
-		...(body.errorCode === undefined ? {} : { errorCode: body.errorCode }),
-		...(body.receiptStatus === undefined ? {} : { receiptStatus: body.receiptStatus }),
-		...(body.isRetryable === undefined ? {} : { isRetryable: body.isRetryable }),
-		...(body.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: body.retryAfterSeconds }),
-		remaining: body.times ?? 1,
-	});
+	const { errorCode, receiptStatus, isRetryable, retryAfterSeconds } = body;
+	addFault(
+		body.match,
+		errorCode !== undefined
+			? { kind: "apple_error", errorCode, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) }
+			: { kind: "receipt_status", status: receiptStatus!, ...(isRetryable === undefined ? {} : { isRetryable }) },
+		body.times ?? 1,
+	);
 	return c.json({ ok: true }, 201);
 });

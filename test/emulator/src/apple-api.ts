@@ -1,7 +1,7 @@
 import { Hono, type Context } from "hono";
 import { authenticateApple } from "./apple-auth";
-import { appleConfig } from "./apple-config";
-import { appleError, injectedApiError } from "./apple-faults";
+import { appleError, injectedApiError } from "./apple-errors";
+import { configOf } from "./config";
 import {
 	appleTransactions,
 	renewalInfoPayload,
@@ -10,7 +10,7 @@ import {
 	subscriptionChain,
 	type AppleTransactionRecord,
 } from "./apple-transactions";
-import { storeEndpoint } from "./faults";
+import { storeEndpoint } from "./store-endpoint";
 
 /**
  * The App Store Server API endpoints the service uses, for one environment: mounted at {base}/apple/production
@@ -29,7 +29,7 @@ export function appleApi(environment: "Production" | "Sandbox") {
 
 	/** Authenticates as Apple does (bare 401), applies an injected Apple error, then finds the transaction. */
 	async function lookup(c: Context, id: string): Promise<{ response: Response } | { transaction: AppleTransactionRecord }> {
-		const config = appleConfig(c);
+		const config = configOf(c).apple;
 		const caller = await authenticateApple(c.req.header("authorization"), config);
 		if ("refused" in caller) {
 			console.log(`store emulator: App Store Server API 401 (${caller.refused})`);
@@ -49,13 +49,13 @@ export function appleApi(environment: "Production" | "Sandbox") {
 	api.get("/inApps/v1/transactions/:transactionId", storeEndpoint("apple.transactions.get"), async (c) => {
 		const found = await lookup(c, c.req.param("transactionId") ?? "");
 		if ("response" in found) return found.response;
-		return c.json({ signedTransactionInfo: await signTransaction(appleConfig(c), found.transaction) });
+		return c.json({ signedTransactionInfo: await signTransaction(configOf(c).apple, found.transaction) });
 	});
 
 	api.get("/inApps/v1/subscriptions/:transactionId", storeEndpoint("apple.subscriptions.get"), async (c) => {
 		const found = await lookup(c, c.req.param("transactionId") ?? "");
 		if ("response" in found) return found.response;
-		const config = appleConfig(c);
+		const config = configOf(c).apple;
 		const { transaction } = found;
 		const app = config.apps.find((a) => a.bundleId === transaction.bundleId);
 		const data = [];

@@ -1,5 +1,6 @@
 import { decodeProtectedHeader, jwtVerify } from "jose";
-import { apiPublicKey, type AppleEmulatorConfig } from "./apple-config";
+import type { AppleEmulatorConfig } from "./config";
+import { appleApiPublicKey } from "./keys";
 
 /**
  * The App Store Server API's bearer token check (STORES.md 1.4): ES256, signed by the registered key named by
@@ -34,7 +35,7 @@ export async function authenticateApple(authorization: string | undefined, confi
 	if (!key) return { refused: "unknown kid" };
 	let claims;
 	try {
-		({ payload: claims } = await jwtVerify(token, await apiPublicKey(key), {
+		({ payload: claims } = await jwtVerify(token, await appleApiPublicKey(key), {
 			algorithms: ["ES256"],
 			audience: "appstoreconnect-v1",
 			issuer: key.issuerId,

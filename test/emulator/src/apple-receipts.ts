@@ -1,9 +1,9 @@
 import { Hono, type Context } from "hono";
 import { buildAppReceipt } from "../../support/receipt-builder.ts";
-import { appleConfig } from "./apple-config";
-import { injectedReceiptStatus } from "./apple-faults";
+import { injectedReceiptStatus } from "./apple-errors";
 import { appleTransactions, type AppleTransactionRecord } from "./apple-transactions";
-import { storeEndpoint } from "./faults";
+import { configOf } from "./config";
+import { storeEndpoint } from "./store-endpoint";
 
 /**
  * Legacy app receipts and verifyReceipt (STORES.md 4). A receipt holds one account's transactions for one app in
@@ -104,7 +104,7 @@ export function appleReceipts() {
 		const subscriptions = [...appleTransactions.values()].filter(
 			(t) => t.account === transactions[0]?.account && t.bundleId === found.bundleId && t.environment === found.environment && t.type === "Auto-Renewable Subscription",
 		);
-		const app = appleConfig(c).apps.find((a) => a.bundleId === found.bundleId);
+		const app = configOf(c).apple.apps.find((a) => a.bundleId === found.bundleId);
 		// The shared secret is per app; Apple wants it for receipts with auto-renewable subscriptions and refuses a wrong one.
 		const wrongSecret = app?.sharedSecret !== undefined && (password === undefined ? subscriptions.length > 0 : password !== app.sharedSecret);
 		if (wrongSecret) return c.json({ status: 21004 });

@@ -1,6 +1,7 @@
 import { signJws } from "../../support/pki.ts";
-import { signingKey, type AppleEmulatorConfig } from "./apple-config";
-import { randomDigits } from "./state";
+import type { AppleEmulatorConfig } from "./config";
+import { appleSigningKey } from "./keys";
+import { randomDigits } from "./random";
 
 /**
  * The App Store's transactions as the emulator holds them, and their signed form (JWSTransactionDecodedPayload,
@@ -155,7 +156,7 @@ export function renewalInfoPayload(t: AppleTransactionRecord): Record<string, un
 
 /** Signs Apple-style, or Xcode-style for Xcode transactions. */
 export async function signApple(config: AppleEmulatorConfig, payload: Record<string, unknown>): Promise<string> {
-	const key = await signingKey(config);
+	const key = await appleSigningKey(config);
 	if (payload.environment === "Xcode") {
 		return signJws(payload, key, config.signing.x5c.slice(0, 1), { kid: "Apple_Xcode_Key", typ: "JWT" });
 	}

@@ -1,6 +1,7 @@
 import { Hono, type Context } from "hono";
-import { authenticate, type RegisteredServiceAccount } from "./google-auth";
-import { storeEndpoint } from "./faults";
+import type { RegisteredServiceAccount } from "./config";
+import { authenticate } from "./google-auth";
+import { storeEndpoint } from "./store-endpoint";
 import { googlePurchases, productPurchaseResource, subscriptionPurchaseV2Resource, type GooglePurchase } from "./google-purchases";
 
 /**

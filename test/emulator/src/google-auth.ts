@@ -1,19 +1,14 @@
 import type { Context } from "hono";
-import { importSPKI, jwtVerify, decodeJwt, errors as joseErrors } from "jose";
-import { randomToken } from "./state";
+import { jwtVerify, decodeJwt, errors as joseErrors } from "jose";
+import type { RegisteredServiceAccount } from "./config";
+import { googlePublicKey } from "./keys";
+import { randomToken } from "./random";
 
 /**
  * Google's OAuth 2.0 token endpoint for service accounts (JWT bearer grant), checked as Google checks it:
  * the assertion is RS256-signed by the registered key of `iss`, `aud` is this token URL, the scope asks for
  * androidpublisher, and the token lives at most one hour.
  */
-
-export interface RegisteredServiceAccount {
-	client_email: string;
-	public_key: string;
-	/** Packages this account has Play Console access to. */
-	packages: string[];
-}
 
 interface IssuedToken {
 	clientEmail: string;
@@ -23,7 +18,6 @@ interface IssuedToken {
 const ANDROID_PUBLISHER_SCOPE = "https://www.googleapis.com/auth/androidpublisher";
 const TOKEN_LIFETIME_SECONDS = 3599;
 const issued = new Map<string, IssuedToken>();
-const keyCache = new Map<string, CryptoKey>();
 
 function oauthError(c: Context, status: 400 | 401, error: string, description: string) {
 	return c.json({ error, error_description: description }, status);
@@ -66,7 +60,7 @@ export async function handleTokenRequest(c: Context, accounts: RegisteredService
 	const tokenUrl = new URL(c.req.url);
 	tokenUrl.search = "";
 	try {
-		await jwtVerify(assertion, await publicKey(account), {
+		await jwtVerify(assertion, await googlePublicKey(account), {
 			algorithms: ["RS256"],
 			audience: tokenUrl.toString(),
 			issuer: account.client_email,
@@ -106,13 +100,4 @@ export function authenticate(authorization: string | undefined, accounts: Regist
 export function expireAllTokens(): number {
 	for (const token of issued.values()) token.expiresAt = 0;
 	return issued.size;
-}
-
-async function publicKey(account: RegisteredServiceAccount): Promise<CryptoKey> {
-	let key = keyCache.get(account.client_email);
-	if (!key) {
-		key = await importSPKI(account.public_key, "RS256");
-		keyCache.set(account.client_email, key);
-	}
-	return key;
 }

@@ -1,4 +1,4 @@
-import { randomDigits, randomToken } from "./state";
+import { randomDigits, randomToken } from "./random";
 
 /** A purchase as the emulator holds it; rendered as ProductPurchase or SubscriptionPurchaseV2 on request. */
 export interface GooglePurchase {

@@ -1,16 +1,16 @@
 import { Hono } from "hono";
-import { googleApi } from "./google-api";
-import { handleTokenRequest, subjectOfTokenRequest, type RegisteredServiceAccount } from "./google-auth";
-import { storeEndpoint } from "./faults";
 import { admin } from "./admin";
 import { appleApi } from "./apple-api";
-import type { AppleEmulatorConfig } from "./apple-config";
 import { appleReceipts } from "./apple-receipts";
+import { configOf, type EmulatorEnv } from "./config";
+import { googleApi } from "./google-api";
+import { handleTokenRequest, subjectOfTokenRequest } from "./google-auth";
+import { storeEndpoint } from "./store-endpoint";
 
 /**
- * The store emulator: a Worker that answers like Google's OAuth and Play Developer API (and, with the Apple
- * issue, the App Store Server API), checking the credentials it is sent. Tests reach it through Miniflare's
- * outbound service; `npm run dev` runs it on port 8788. Paths mirror the real ones under a store prefix:
+ * The store emulator: a Worker that answers like Google's OAuth and Play Developer API and Apple's App Store
+ * Server API and verifyReceipt, checking the credentials it is sent (EMULATOR_CONFIG, config.ts). Tests reach it
+ * through Miniflare's outbound service; `npm run dev` runs it on port 8788. Paths mirror the real ones under a store prefix:
  *   {base}/google/token                                   ← a service account's token_uri
  *   {base}/google/androidpublisher/v3/applications/...    ← endpoints.googlePlay = {base}/google
  *   {base}/apple/production/inApps/v1/...                  ← endpoints.appleProduction
@@ -18,20 +18,6 @@ import { appleReceipts } from "./apple-receipts";
  *   {base}/apple/receipt/{production,sandbox}/verifyReceipt ← endpoints.appleReceiptProduction / appleReceiptSandbox
  *   {base}/_emulator/...                                  ← admin: create purchases, inject faults, read counters
  */
-
-/** The emulator's bindings, as `wrangler types` generates them from test/emulator/wrangler.toml. */
-export type EmulatorEnv = Env;
-
-export interface EmulatorConfig {
-	google?: { serviceAccounts?: RegisteredServiceAccount[] };
-	apple?: AppleEmulatorConfig;
-}
-
-let parsed: { raw: string; config: EmulatorConfig } | undefined;
-export function emulatorConfig(env: EmulatorEnv): EmulatorConfig {
-	if (parsed?.raw !== env.EMULATOR_CONFIG) parsed = { raw: env.EMULATOR_CONFIG, config: JSON.parse(env.EMULATOR_CONFIG || "{}") };
-	return parsed.config;
-}
 
 const app = new Hono<{ Bindings: EmulatorEnv }>();
 
@@ -45,10 +31,8 @@ app.use("*", async (c, next) => {
 	await next();
 });
 
-const accounts = (env: EmulatorEnv) => emulatorConfig(env).google?.serviceAccounts ?? [];
-
-app.post("/google/token", storeEndpoint("google.token", subjectOfTokenRequest), (c) => handleTokenRequest(c, accounts(c.env)));
-app.route("/google/androidpublisher/v3/applications", googleApi((c) => accounts(c.env as EmulatorEnv)));
+app.post("/google/token", storeEndpoint("google.token", subjectOfTokenRequest), (c) => handleTokenRequest(c, configOf(c).google.serviceAccounts));
+app.route("/google/androidpublisher/v3/applications", googleApi((c) => configOf(c).google.serviceAccounts));
 app.route("/apple/production", appleApi("Production"));
 app.route("/apple/sandbox", appleApi("Sandbox"));
 app.route("/apple/receipt", appleReceipts());

@@ -1,11 +1,14 @@
 import { Hono } from "hono";
+import * as z from "zod";
+import { nonEmptyString, parseAdminBody, refuse, times } from "./admin-body";
 import { issueReceipt } from "./apple-receipts";
-import { applyRevocation, appleTransactions, createAppleTransaction, signTransaction, type CreateAppleTransaction } from "./apple-transactions";
+import { applyRevocation, appleTransactions, CreateAppleTransaction, createAppleTransaction, signTransaction, UpdateAppleTransaction } from "./apple-transactions";
 import { configOf } from "./config";
 import { addFault } from "./faults";
 
 /**
- * The App Store half of the emulator's own API, mounted at /_emulator/apple. Not part of any store.
+ * The App Store half of the emulator's own API, mounted at /_emulator/apple. Not part of any store. Bodies are
+ * parsed with zod (admin-body.ts): a bad one answers 400 naming the field.
  *   POST /transactions        {bundleId, productId, type?, environment?, expiresInSeconds?, revoked?, appAccountToken?,
  *                              quantity?, renewalOf?, account?}
  *                             → 201 {transactionId, originalTransactionId, ..., signedTransaction, receipt}
@@ -15,16 +18,11 @@ import { addFault } from "./faults";
  */
 export const appleAdmin = new Hono();
 
-const REVOCATIONS = [true, false, "REFUND_FULL", "REFUND_PRORATED", "FAMILY_REVOKE"];
-
 appleAdmin.post("/transactions", async (c) => {
-	const body = (await c.req.json().catch(() => null)) as CreateAppleTransaction | null;
-	if (!body || typeof body.productId !== "string" || (typeof body.bundleId !== "string" && body.renewalOf === undefined)) {
-		return c.json({ error: "bundleId (or renewalOf) and productId are required" }, 400);
-	}
-	if (body.revoked !== undefined && !REVOCATIONS.includes(body.revoked)) return c.json({ error: `revoked must be one of ${REVOCATIONS.join(", ")}` }, 400);
-	const created = createAppleTransaction(body);
-	if (typeof created === "string") return c.json({ error: created }, 400);
+	const body = await parseAdminBody(c, CreateAppleTransaction);
+	if (!body.ok) return body.response;
+	const created = createAppleTransaction(body.value);
+	if ("refused" in created) return refuse(c, "renewalOf", created.refused);
 	const config = configOf(c).apple;
 	const app = config.apps.find((a) => a.bundleId === created.bundleId);
 	return c.json(
@@ -46,38 +44,44 @@ appleAdmin.get("/transactions/:id", (c) => {
 appleAdmin.post("/transactions/:id", async (c) => {
 	const transaction = appleTransactions.get(c.req.param("id"));
 	if (!transaction) return c.json({ error: "no such transaction" }, 404);
-	const patch = (await c.req.json().catch(() => ({}))) as Partial<{ revoked: CreateAppleTransaction["revoked"]; expiresInSeconds: number; appAccountToken: string | null }>;
-	if (patch.revoked !== undefined && !REVOCATIONS.includes(patch.revoked)) return c.json({ error: `revoked must be one of ${REVOCATIONS.join(", ")}` }, 400);
+	const body = await parseAdminBody(c, UpdateAppleTransaction);
+	if (!body.ok) return body.response;
+	const patch = body.value;
+	if (patch.expiresInSeconds !== undefined && transaction.expiresDate === null) return refuse(c, "expiresInSeconds", "only auto-renewable subscriptions expire");
 	applyRevocation(transaction, patch.revoked);
-	if (patch.expiresInSeconds !== undefined) {
-		if (transaction.expiresDate === null) return c.json({ error: "only auto-renewable subscriptions expire" }, 400);
-		transaction.expiresDate = Date.now() + patch.expiresInSeconds * 1000;
-	}
+	if (patch.expiresInSeconds !== undefined) transaction.expiresDate = Date.now() + patch.expiresInSeconds * 1000;
 	if (patch.appAccountToken !== undefined) transaction.appAccountToken = patch.appAccountToken;
 	return c.json(transaction);
 });
 
+const CODE = "must be one of Apple's seven-digit codes, e.g. 4290000";
+
+/** Apple's coded errors (App Store Server API, e.g. 4290000, 5000001) or a verifyReceipt status, for the next matching calls. */
+const AppleErrorBody = z
+	.object({
+		match: nonEmptyString,
+		errorCode: z.number({ error: CODE }).int({ error: CODE }).min(4_000_000, { error: CODE }).max(5_999_999, { error: CODE }).optional(),
+		receiptStatus: z.number({ error: "must be a verifyReceipt status, e.g. 21005" }).int().optional(),
+		isRetryable: z.boolean().optional(),
+		/** Sent as Retry-After, the way Apple writes it: a UNIX time in milliseconds. */
+		retryAfterSeconds: z.number().nonnegative().optional(),
+		times,
+	})
+	.refine((body) => (body.errorCode === undefined) !== (body.receiptStatus === undefined), {
+		path: ["errorCode"],
+		error: "send exactly one of errorCode (App Store Server API) or receiptStatus (verifyReceipt)",
+	});
+
 appleAdmin.post("/errors", async (c) => {
-	const body = (await c.req.json().catch(() => null)) as {
-		match?: string;
-		errorCode?: number;
-		receiptStatus?: number;
-		isRetryable?: boolean;
-		retryAfterSeconds?: number;
-		times?: number;
-	} | null;
-	const one = (body?.errorCode === undefined) !== (body?.receiptStatus === undefined);
-	if (!body?.match || !one) return c.json({ error: "match and one of errorCode (App Store Server API) or receiptStatus (verifyReceipt) are required" }, 400);
-	if (body.errorCode !== undefined && !(Number.isInteger(body.errorCode) && body.errorCode >= 4000000 && body.errorCode < 6000000)) {
-		return c.json({ error: "errorCode must be one of Apple's seven-digit codes, e.g. 4290000" }, 400);
-	}
-	const { errorCode, receiptStatus, isRetryable, retryAfterSeconds } = body;
+	const body = await parseAdminBody(c, AppleErrorBody);
+	if (!body.ok) return body.response;
+	const { match, errorCode, receiptStatus, isRetryable, retryAfterSeconds } = body.value;
 	addFault(
-		body.match,
+		match,
 		errorCode !== undefined
 			? { kind: "apple_error", errorCode, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) }
 			: { kind: "receipt_status", status: receiptStatus!, ...(isRetryable === undefined ? {} : { isRetryable }) },
-		body.times ?? 1,
+		body.value.times,
 	);
 	return c.json({ ok: true }, 201);
 });

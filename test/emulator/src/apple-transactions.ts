@@ -1,4 +1,6 @@
+import * as z from "zod";
 import { signJws } from "../../support/pki.ts";
+import { nonEmptyString, positiveWhole } from "./admin-body";
 import type { AppleEmulatorConfig } from "./config";
 import { appleSigningKey } from "./keys";
 import { randomDigits } from "./random";
@@ -10,9 +12,13 @@ import { randomDigits } from "./random";
  * knows them, and Xcode signs them with its own key (header kid "Apple_Xcode_Key", one certificate).
  */
 
-export type AppleTransactionType = "Consumable" | "Non-Consumable" | "Auto-Renewable Subscription" | "Non-Renewing Subscription";
-export type AppleEnvironment = "Production" | "Sandbox" | "Xcode";
-export type RevocationType = "REFUND_FULL" | "REFUND_PRORATED" | "FAMILY_REVOKE";
+const TRANSACTION_TYPES = ["Consumable", "Non-Consumable", "Auto-Renewable Subscription", "Non-Renewing Subscription"] as const;
+const ENVIRONMENTS = ["Production", "Sandbox", "Xcode"] as const;
+const REVOCATION_TYPES = ["REFUND_FULL", "REFUND_PRORATED", "FAMILY_REVOKE"] as const;
+
+export type AppleTransactionType = (typeof TRANSACTION_TYPES)[number];
+export type AppleEnvironment = (typeof ENVIRONMENTS)[number];
+export type RevocationType = (typeof REVOCATION_TYPES)[number];
 
 export interface AppleTransactionRecord {
 	transactionId: string;
@@ -36,23 +42,38 @@ export interface AppleTransactionRecord {
 
 export const appleTransactions = new Map<string, AppleTransactionRecord>();
 
-export const TRANSACTION_TYPES: readonly AppleTransactionType[] = ["Consumable", "Non-Consumable", "Auto-Renewable Subscription", "Non-Renewing Subscription"];
+const oneOf = (values: readonly unknown[]) => `must be one of ${values.map((v) => JSON.stringify(v)).join(", ")}`;
+/** true = a full refund; false undoes one; or Apple's revocationType. */
+const Revoked = z.union([z.boolean(), z.enum(REVOCATION_TYPES)], { error: oneOf([true, false, ...REVOCATION_TYPES]) });
 
-export interface CreateAppleTransaction {
-	bundleId: string;
-	productId: string;
-	type?: AppleTransactionType;
-	environment?: AppleEnvironment;
-	/** Auto-renewable subscriptions: seconds from now to expiry (negative: already expired). Default 30 days. */
-	expiresInSeconds?: number;
-	/** true = a full refund; or Apple's revocationType. */
-	revoked?: boolean | RevocationType;
-	appAccountToken?: string;
-	quantity?: number;
-	/** A renewal of this subscription: same original id, account and group. */
-	renewalOf?: string;
-	account?: string;
-}
+/** POST /_emulator/apple/transactions */
+export const CreateAppleTransaction = z
+	.object({
+		bundleId: nonEmptyString.optional(),
+		productId: nonEmptyString,
+		type: z.enum(TRANSACTION_TYPES, { error: oneOf(TRANSACTION_TYPES) }).optional(),
+		environment: z.enum(ENVIRONMENTS, { error: oneOf(ENVIRONMENTS) }).optional(),
+		/** Auto-renewable subscriptions: seconds from now to expiry (negative: already expired). Default 30 days. */
+		expiresInSeconds: z.number().optional(),
+		revoked: Revoked.optional(),
+		appAccountToken: z.string().optional(),
+		quantity: positiveWhole.optional(),
+		/** A renewal of this subscription: same original id, account and group. */
+		renewalOf: z.string().optional(),
+		account: nonEmptyString.optional(),
+	})
+	.refine((input) => input.bundleId !== undefined || input.renewalOf !== undefined, {
+		path: ["bundleId"],
+		error: "must be a non-empty string (unless renewalOf names the subscription renewed)",
+	});
+export type CreateAppleTransaction = z.output<typeof CreateAppleTransaction>;
+
+/** POST /_emulator/apple/transactions/{id}: a refund, revocation or expiry after the fact. */
+export const UpdateAppleTransaction = z.object({
+	revoked: Revoked.optional(),
+	expiresInSeconds: z.number().optional(),
+	appAccountToken: z.string().nullable().optional(),
+});
 
 let sequence = 0;
 
@@ -64,14 +85,13 @@ function newTransactionId(environment: AppleEnvironment): string {
 	return `${prefix}${String(sequence).padStart(4, "0")}${randomDigits(5)}`;
 }
 
-export function createAppleTransaction(input: CreateAppleTransaction): AppleTransactionRecord | string {
+/** The new transaction, or what is wrong with `renewalOf`: it depends on what the emulator holds, not on the body alone. */
+export function createAppleTransaction(input: CreateAppleTransaction): AppleTransactionRecord | { refused: string } {
 	const renewed = input.renewalOf === undefined ? undefined : appleTransactions.get(input.renewalOf);
-	if (input.renewalOf !== undefined && !renewed) return `no transaction ${input.renewalOf} to renew`;
+	if (input.renewalOf !== undefined && !renewed) return { refused: `no transaction ${input.renewalOf} to renew` };
 	const type = input.type ?? renewed?.type ?? "Non-Consumable";
-	if (!TRANSACTION_TYPES.includes(type)) return `type must be one of ${TRANSACTION_TYPES.join(", ")}`;
 	const environment = input.environment ?? renewed?.environment ?? "Production";
-	if (!["Production", "Sandbox", "Xcode"].includes(environment)) return "environment must be Production, Sandbox or Xcode";
-	if (renewed && (type !== "Auto-Renewable Subscription" || renewed.type !== type)) return "only auto-renewable subscriptions renew";
+	if (renewed && (type !== "Auto-Renewable Subscription" || renewed.type !== type)) return { refused: "only auto-renewable subscriptions renew" };
 	const now = Date.now();
 	const transactionId = newTransactionId(environment);
 	const subscription = type === "Auto-Renewable Subscription";
@@ -79,7 +99,8 @@ export function createAppleTransaction(input: CreateAppleTransaction): AppleTran
 		transactionId,
 		originalTransactionId: renewed?.originalTransactionId ?? transactionId,
 		webOrderLineItemId: subscription ? `${randomDigits(8)}` : null,
-		bundleId: renewed?.bundleId ?? input.bundleId,
+		// The body names a bundle or a renewal (CreateAppleTransaction's refine).
+		bundleId: renewed?.bundleId ?? input.bundleId!,
 		productId: input.productId,
 		type,
 		environment,

@@ -1,3 +1,5 @@
+import * as z from "zod";
+import { nonEmptyString, positiveWhole } from "./admin-body";
 import { randomDigits, randomToken } from "./random";
 
 /** A purchase as the emulator holds it; rendered as ProductPurchase or SubscriptionPurchaseV2 on request. */
@@ -33,26 +35,45 @@ const SUBSCRIPTION_STATES: Record<string, string> = {
 	pending: "SUBSCRIPTION_STATE_PENDING",
 };
 
-export interface CreateGooglePurchase {
-	packageName: string;
-	productId: string;
-	type?: "product" | "subscription";
-	state?: string;
-	test?: boolean;
-	acknowledged?: boolean;
-	quantity?: number;
-	/** Subscriptions: seconds from now until expiry (negative: already expired). Default 30 days. */
-	expiresInSeconds?: number;
-	gone?: boolean;
-	obfuscatedAccountId?: string;
-	token?: string;
+/** Which states a purchase of each type can be in. */
+export function statesFor(type: GooglePurchase["type"]): string[] {
+	return Object.keys(type === "product" ? PRODUCT_STATES : SUBSCRIPTION_STATES);
 }
 
-export function createGooglePurchase(input: CreateGooglePurchase): GooglePurchase | string {
+/** POST /_emulator/google/purchases */
+export const CreateGooglePurchase = z
+	.object({
+		packageName: nonEmptyString,
+		productId: nonEmptyString,
+		type: z.enum(["product", "subscription"], { error: 'must be "product" or "subscription"' }).optional(),
+		state: z.string().optional(),
+		test: z.boolean().optional(),
+		acknowledged: z.boolean().optional(),
+		quantity: positiveWhole.optional(),
+		/** Subscriptions: seconds from now until expiry (negative: already expired). Default 30 days. */
+		expiresInSeconds: z.number().optional(),
+		gone: z.boolean().optional(),
+		obfuscatedAccountId: z.string().optional(),
+		token: nonEmptyString.optional(),
+	})
+	.superRefine((input, ctx) => {
+		const type = input.type ?? "product";
+		if (input.state !== undefined && !statesFor(type).includes(input.state)) {
+			ctx.addIssue({ code: "custom", path: ["state"], message: `must be one of ${statesFor(type).join(", ")} for a ${type}` });
+		}
+	});
+export type CreateGooglePurchase = z.output<typeof CreateGooglePurchase>;
+
+/** POST /_emulator/google/purchases/{token}: a refund, an expiry, an acknowledgement seen elsewhere. */
+export const UpdateGooglePurchase = z.object({
+	state: z.string().optional(),
+	expiresInSeconds: z.number().optional(),
+	acknowledged: z.boolean().optional(),
+});
+
+export function createGooglePurchase(input: CreateGooglePurchase): GooglePurchase {
 	const type = input.type ?? "product";
 	const state = input.state ?? (type === "product" ? "purchased" : "active");
-	if (type === "product" && !(state in PRODUCT_STATES)) return `state must be one of ${Object.keys(PRODUCT_STATES).join(", ")} for a product`;
-	if (type === "subscription" && !(state in SUBSCRIPTION_STATES)) return `state must be one of ${Object.keys(SUBSCRIPTION_STATES).join(", ")} for a subscription`;
 	const now = Date.now();
 	const purchase: GooglePurchase = {
 		token: input.token ?? randomToken(96),

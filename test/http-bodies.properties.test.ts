@@ -121,8 +121,9 @@ const appIdOf = (value: unknown) => (typeof value === "string" || typeof value =
 const isComplete = (appIdOrKey: unknown) => COMPLETE_APPS.some((app) => appIdOf(appIdOrKey) === app.id || appIdOrKey === app.apiKey);
 const PRODUCTS = ["premium_monthly", "premium_lifetime", "coins_100"];
 
-const productId = fc.oneof(fc.constantFrom(...PRODUCTS), oddString);
-const userId = fc.oneof(fc.constant("user123"), fc.uuid(), oddString);
+/** Realistic values: odd ones come from the damage `damaged` does, so that whole bodies reach the stores. */
+const productId = fc.oneof(fc.constantFrom(...PRODUCTS), fc.stringMatching(/^[a-z][a-z0-9_.]{0,40}$/));
+const userId = fc.oneof(fc.constant("user123"), fc.uuid(), fc.string({ unit: "grapheme", minLength: 1, maxLength: 20 }).map((id) => id.trim() || "u"));
 const googleToken = fc.stringMatching(/^[\w.-]{1,150}$/);
 const transactionId = fc.stringMatching(/^\d{1,32}$/);
 
@@ -153,15 +154,15 @@ const receipt = fc.oneof(
 	fc.base64String({ maxLength: 300 }),
 );
 
+/** The Play purchase JSON, mostly as the app gets it; sometimes another app's or product's, or not a purchase at all. */
 const localVerificationData = fc.oneof(
-	fc
-		.record(
-			{ packageName: fc.oneof(fc.constant(SAMPLE_APP.packageName), oddString), productId, purchaseToken: googleToken, autoRenewing: fc.oneof(fc.boolean(), anyValue) },
-			{ requiredKeys: [] },
-		)
-		.map((purchase) => JSON.stringify(purchase)),
-	fc.constantFrom("", "{}", "null", "[]"),
-	oddString,
+	{
+		weight: 4,
+		arbitrary: fc
+			.record({ packageName: fc.oneof(fc.constant(SAMPLE_APP.packageName), oddString), productId, purchaseToken: googleToken, autoRenewing: fc.boolean() }, { requiredKeys: [] })
+			.map((purchase) => JSON.stringify(purchase)),
+	},
+	fc.constantFrom("", "{}", "null", "[]", '{"autoRenewing":"yes"}'),
 );
 
 /** Where a body's fields are, as dotted paths. */

@@ -18,7 +18,10 @@ import { storeEndpoint } from "./store-endpoint";
  * environment's transactions, and only those of the app named by the token's `bid`.
  */
 
-/** 1 active, 2 expired, 5 revoked (STORES.md 1.3); billing retry and grace period are not modelled. */
+/**
+ * 1 active, 2 expired, 5 revoked (https://developer.apple.com/documentation/appstoreserverapi/status); billing
+ * retry and grace period are not modelled.
+ */
 function subscriptionStatus(t: AppleTransactionRecord): number {
 	if (t.revocationDate !== null) return 5;
 	return (t.expiresDate ?? 0) > Date.now() ? 1 : 2;

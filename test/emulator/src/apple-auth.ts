@@ -3,9 +3,10 @@ import type { AppleEmulatorConfig } from "./config";
 import { appleApiPublicKey } from "./keys";
 
 /**
- * The App Store Server API's bearer token check (STORES.md 1.4): ES256, signed by the registered key named by
- * `kid`, `iss` that key's issuer id, `aud` "appstoreconnect-v1", `bid` an app that key may ask about, and a
- * lifetime of at most 60 minutes that has not run out. Apple answers any failure with a bare 401.
+ * The App Store Server API's bearer token check: ES256, signed by the registered key named by `kid`, `iss` that
+ * key's issuer id, `aud` "appstoreconnect-v1", `bid` an app that key may ask about, and a lifetime of at most
+ * 60 minutes that has not run out. Apple answers any failure with a bare 401. Apple's documentation:
+ * https://developer.apple.com/documentation/appstoreserverapi/generating-json-web-tokens-for-api-requests
  */
 
 const MAX_LIFETIME_SECONDS = 3600;

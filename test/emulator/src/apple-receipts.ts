@@ -6,9 +6,10 @@ import { configOf } from "./config";
 import { storeEndpoint } from "./store-endpoint";
 
 /**
- * Legacy app receipts and verifyReceipt (STORES.md 4). A receipt holds one account's transactions for one app in
- * one environment. Apple authenticates a receipt by its PKCS#7 signature; the emulator by having issued exactly
- * those bytes, so a receipt edited or made up by a client fails alike (21003). Mounted at {base}/apple/receipt:
+ * Legacy app receipts and verifyReceipt (https://developer.apple.com/documentation/appstorereceipts/verifyreceipt).
+ * A receipt holds one account's transactions for one app in one environment. Apple authenticates a receipt by its
+ * PKCS#7 signature; the emulator by having issued exactly those bytes, so a receipt edited or made up by a client
+ * fails alike (21003). Mounted at {base}/apple/receipt:
  *   POST /production/verifyReceipt  (endpoints.appleReceiptProduction)
  *   POST /sandbox/verifyReceipt     (endpoints.appleReceiptSandbox)
  */

@@ -6,8 +6,9 @@ import { appleSigningKey } from "./keys";
 import { randomDigits } from "./random";
 
 /**
- * The App Store's transactions as the emulator holds them, and their signed form (JWSTransactionDecodedPayload,
- * STORES.md 2.2), signed with the test PKI's leaf exactly as the App Store signs: header { alg, x5c }.
+ * The App Store's transactions as the emulator holds them, and their signed form (JWSTransactionDecodedPayload:
+ * https://developer.apple.com/documentation/appstoreserverapi/jwstransactiondecodedpayload), signed with the test
+ * PKI's leaf exactly as the App Store signs: header { alg, x5c }.
  * A transaction lives in one environment, as at Apple. Xcode transactions exist only on the device: no server
  * knows them, and Xcode signs them with its own key (header kid "Apple_Xcode_Key", one certificate).
  */

@@ -60,7 +60,11 @@ export class StoreUnreachable extends Error {
  * evidence, or the operator adds the configuration): a 400, never a verdict on the purchase.
  */
 export class NotConfigured extends Error {
-	constructor(message: string) {
+	constructor(
+		message: string,
+		/** The part of the request that asked for it: evidence of a store, or a form of evidence. */
+		readonly part: EvidencePart | "store",
+	) {
 		super(message);
 		this.name = "NotConfigured";
 	}

@@ -293,9 +293,8 @@ describe("POST /v1/purchases/validate, with an untrusted body", () => {
 		);
 	});
 
-	// Found by the property above, left for src/ to decide: the four NotConfigured refusals (src/google/verify.ts,
-	// src/apple/verify.ts) answer 400 invalid_request with no field, though each is about one (the README's row for
-	// 400 says fields are named). Minimal counterexamples, each with that app's own API key:
+	// Found by the property above: the four NotConfigured answers (src/google/verify.ts, src/apple/verify.ts) named no
+	// field. Minimal counterexamples, each with that app's own API key:
 	//   {"store":"google_play","userId":"u","productId":"p","purchaseToken":"t"} to apple-local-testing-app
 	//     ("app … is not configured for Google Play"; /verify likewise, e.g. appId apple-receipt-app);
 	//   {"store":"app_store","userId":"u","productId":"p","transactionId":"1"} to token-cache-app
@@ -303,7 +302,7 @@ describe("POST /v1/purchases/validate, with an untrusted body", () => {
 	//   the same to apple-receipt-app ("has no App Store Server API key … send the signed transaction or the receipt");
 	//   {"store":"app_store","userId":"u","productId":"p","receipt":"MA=="} to apple-local-testing-app
 	//     ("has neither an App Store Server API key … nor a shared secret").
-	it.fails("names the field in every 400 to an app lacking a store or its API key (fails: no field)", async () => {
+	it("names the field in every 400 to an app lacking a store or its API key", async () => {
 		const minimal = { store: "google_play", userId: "u", productId: "p", purchaseToken: "t" };
 		await fc.assert(
 			fc.asyncProperty(validateBody, fc.constantFrom(...PARTIAL_APPS.map((app) => app.apiKey)), async (body, key) => {

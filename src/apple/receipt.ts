@@ -156,7 +156,14 @@ function rfc3339(text: string | null, type: number): number | null {
 	const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,3})\d*)?Z$/.exec(text);
 	if (!match) throw new DerError(`in-app attribute ${type} is not an RFC 3339 UTC date`, 0);
 	const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-	return Date.UTC(year, month - 1, day, hour, minute, second, Number((match[7] ?? "0").padEnd(3, "0")));
+	const date = new Date(Date.UTC(2000, month - 1, day, hour, minute, second, Number((match[7] ?? "0").padEnd(3, "0"))));
+	// setUTCFullYear, not Date.UTC's year: Date.UTC reads years 0-99 as 1900-1999.
+	date.setUTCFullYear(year, month - 1, day);
+	// A date that does not exist (month 13, February 31) rolls over in Date: refuse it instead.
+	if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day || hour > 23 || minute > 59 || second > 60) {
+		throw new DerError(`in-app attribute ${type} is not a valid date`, 0);
+	}
+	return date.getTime();
 }
 
 function decimal(bytes: Uint8Array, tlv: Tlv): string {

@@ -43,7 +43,7 @@ export async function verifyAppleEvidence(app: AppConfig, config: Config, eviden
 	const apple = app.apple;
 	// Not verdicts on the purchase: the deployment or the request lacks what is needed to ask Apple. A 400, so a
 	// wrapper app never takes them for a "no" (and refunds).
-	if (!apple) throw new NotConfigured(`app ${app.id} is not configured for the App Store (apps[].apple in APPS_CONFIG)`);
+	if (!apple) throw new NotConfigured(`app ${app.id} is not configured for the App Store (apps[].apple in APPS_CONFIG)`, "store");
 	const claim: AppleClaim = { productId: evidence.productId, userId: evidence.userId };
 	const ctx: Context = { app, apple, config, claim, client: apiClientFor(apple, config), now };
 	switch (evidence.form) {
@@ -75,7 +75,7 @@ async function fromSignedTransaction(ctx: Context, jws: string): Promise<Purchas
 
 async function fromTransactionId(ctx: Context, transactionId: string): Promise<Purchase> {
 	if (!ctx.client) {
-		throw new NotConfigured(`app ${ctx.app.id} has no App Store Server API key (apple.api): send the signed transaction or the receipt instead of a transaction id`);
+		throw new NotConfigured(`app ${ctx.app.id} has no App Store Server API key (apple.api): send the signed transaction or the receipt instead of a transaction id`, "transactionId");
 	}
 	return judge(ctx, await lookUpTransaction(ctx, ctx.client, transactionId, { acceptSandbox: ctx.app.acceptSandbox }));
 }
@@ -99,7 +99,7 @@ async function fromReceipt(ctx: Context, receipt: string, claimedId: string | un
 		return judge(ctx, await lookUpTransaction(ctx, ctx.client, picked.transactionId, { acceptSandbox: ctx.app.acceptSandbox }));
 	}
 	if (ctx.apple.sharedSecret === undefined) {
-		throw new NotConfigured(`app ${ctx.app.id} has neither an App Store Server API key (apple.api) nor a shared secret (apple.sharedSecret): receipts cannot be verified`);
+		throw new NotConfigured(`app ${ctx.app.id} has neither an App Store Server API key (apple.api) nor a shared secret (apple.sharedSecret): receipts cannot be verified`, "receipt");
 	}
 	const verified = await verifyReceipt(receipt, {
 		sharedSecret: ctx.apple.sharedSecret,

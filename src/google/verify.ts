@@ -26,7 +26,7 @@ export interface GoogleEvidence {
 
 export function googleClientFor(app: AppConfig, config: Config): GooglePlayClient {
 	// Not a verdict on the purchase: the deployment lacks what it needs to ask Google, so never a "no".
-	if (!app.google) throw new NotConfigured(`app ${app.id} is not configured for Google Play (apps[].google in APPS_CONFIG)`);
+	if (!app.google) throw new NotConfigured(`app ${app.id} is not configured for Google Play (apps[].google in APPS_CONFIG)`, "store");
 	return new GooglePlayClient({
 		packageName: app.google.packageName,
 		serviceAccount: app.google.serviceAccount,

@@ -88,7 +88,7 @@ const HISTORY_RETRY_SECONDS = 5;
 export function toApiError(err: unknown, extra?: Record<string, unknown>): unknown {
 	if (err instanceof ApiError) return err;
 	if (err instanceof StoreUnreachable) return storeUnreachableError(err.store, err.message, { ...err.options, ...(extra ? { extra } : {}) });
-	if (err instanceof NotConfigured) return new ApiError("invalid_request", err.message);
+	if (err instanceof NotConfigured) return new ApiError("invalid_request", `${err.part}: ${err.message}`, { field: err.part });
 	if (err instanceof Misconfigured) return new ApiError("misconfigured", err.message, { detail: err.detail, retryAfter: MISCONFIGURED_RETRY_SECONDS });
 	if (err instanceof HistoryUnavailable) return new ApiError("history_unavailable", err.message, { retryAfter: HISTORY_RETRY_SECONDS });
 	if (err instanceof InvalidNotification) return new ApiError(err.reason === "unauthenticated" ? "unauthorized" : "invalid_request", err.message);
@@ -100,11 +100,11 @@ export function toApiError(err: unknown, extra?: Record<string, unknown>): unkno
  * Runs a verification whose evidence came from the request fields named in `fields`, so that evidence a store
  * refused to read is reported against the field the caller actually sent.
  */
-export async function withEvidenceFields<T>(fields: Record<EvidencePart, string>, verify: () => Promise<T>): Promise<T> {
+export async function withEvidenceFields<T>(fields: Record<EvidencePart | "store", string>, verify: () => Promise<T>): Promise<T> {
 	try {
 		return await verify();
 	} catch (err) {
-		if (err instanceof InvalidEvidence) {
+		if (err instanceof InvalidEvidence || err instanceof NotConfigured) {
 			const field = fields[err.part];
 			throw new ApiError("invalid_request", `${field}: ${err.message}`, { field });
 		}

@@ -50,7 +50,7 @@ const ValidateBody = z
 	});
 
 /** Where each part of the evidence was sent in a validate body. */
-const VALIDATE_FIELDS = { purchaseToken: "purchaseToken", signedTransaction: "signedTransaction", receipt: "receipt", transactionId: "transactionId" } as const;
+const VALIDATE_FIELDS = { purchaseToken: "purchaseToken", signedTransaction: "signedTransaction", receipt: "receipt", transactionId: "transactionId", store: "store" } as const;
 
 const ConsumeBody = z.object({
 	store: z.literal("google_play", { error: 'must be "google_play" (the App Store consumes on the device)' }),

@@ -107,7 +107,7 @@ export const verifyRoutes = new Hono<AppEnv>().post("/", async (c) => {
 
 	const log = c.get("log");
 	try {
-		const purchase = await withEvidenceFields({ purchaseToken: SERVER_DATA, signedTransaction: SERVER_DATA, receipt: SERVER_DATA, transactionId: "purchaseDetails.purchaseID" }, () =>
+		const purchase = await withEvidenceFields({ purchaseToken: SERVER_DATA, signedTransaction: SERVER_DATA, receipt: SERVER_DATA, transactionId: "purchaseDetails.purchaseID", store: "purchaseDetails.verificationData.source" }, () =>
 			verifyEvidence(app, config, evidence),
 		);
 		const grant = await grantPurchase(c.env, app, config, purchase, userId);

@@ -1,10 +1,13 @@
 import { loadConfig } from "./config/load";
 import { createApp } from "./http/app";
+import { requireApiKey } from "./http/auth";
 import { catchUp } from "./lifecycle/catch-up";
 import { createLogger } from "./log";
 import { healthRoutes } from "./routes/health";
 import { notificationRoutes } from "./routes/notifications";
+import { lookupRoutes } from "./routes/lookups";
 import { purchaseRoutes } from "./routes/purchases";
+import { supportRoutes } from "./routes/support";
 import { userRoutes } from "./routes/users";
 import { verifyRoutes } from "./routes/verify";
 
@@ -13,7 +16,11 @@ export { TransactionClaim } from "./ledger/claim";
 const app = createApp();
 app.route("/health", healthRoutes);
 app.route("/verify", verifyRoutes);
+// Every /v1/purchases route takes the app's API key (once: the groups below share it).
+app.use("/v1/purchases/*", requireApiKey);
 app.route("/v1/purchases", purchaseRoutes);
+app.route("/v1/purchases", supportRoutes);
+app.route("/v1/purchases", lookupRoutes);
 app.route("/v1/users", userRoutes);
 app.route("/v1/notifications", notificationRoutes);
 

@@ -1,4 +1,4 @@
-import { verifyAppleEvidence, type AppleEvidence } from "./apple/verify";
+import { listAppleEvidence, verifyAppleEvidence, type AppleEvidence } from "./apple/verify";
 import type { AppConfig, Config } from "./config/schema";
 import { verifyGooglePurchase, type GoogleEvidence } from "./google/verify";
 import type { Purchase } from "./purchase";
@@ -17,5 +17,15 @@ export async function verifyEvidence(app: AppConfig, config: Config, evidence: E
 			return verifyGooglePurchase(app, config, evidence);
 		case "app_store":
 			return verifyAppleEvidence(app, config, evidence);
+	}
+}
+
+/** Every purchase the evidence holds, as its store states it now, without claiming anything: for POST /v1/purchases/check. */
+export async function listEvidence(app: AppConfig, config: Config, evidence: Evidence): Promise<Purchase[]> {
+	switch (evidence.store) {
+		case "google_play":
+			return [await verifyGooglePurchase(app, config, evidence)];
+		case "app_store":
+			return listAppleEvidence(app, config, evidence);
 	}
 }

@@ -56,6 +56,50 @@ export async function verifyAppleEvidence(app: AppConfig, config: Config, eviden
 	}
 }
 
+/** How many transactions of one receipt a check looks up (one App Store Server API call each). */
+const MAX_RECEIPT_LOOKUPS = 50;
+
+/**
+ * Every transaction the evidence holds, as Apple states it now, with none of a claim's checks (product, user): for
+ * a check that claims nothing. A receipt lists each of its in-app transactions.
+ */
+export async function listAppleEvidence(app: AppConfig, config: Config, evidence: AppleEvidence, now = Date.now()): Promise<Purchase[]> {
+	const apple = app.apple;
+	if (!apple) throw new NotConfigured(`app ${app.id} is not configured for the App Store (apps[].apple in APPS_CONFIG)`, "store");
+	const ctx: Context = { app, apple, config, claim: { productId: evidence.productId, userId: evidence.userId }, client: apiClientFor(apple, config), now };
+	switch (evidence.form) {
+		case "signed_transaction": {
+			const tx = await verifyTransaction(ctx, evidence.signedTransaction);
+			return [purchaseFromTransaction(app, tx, undefined, now)];
+		}
+		case "transaction_id": {
+			if (!ctx.client) throw new NotConfigured(`app ${app.id} has no App Store Server API key (apple.api): send the signed transaction or the receipt instead of a transaction id`, "transactionId");
+			const tx = await lookUpTransaction(ctx, ctx.client, evidence.transactionId, { acceptSandbox: app.acceptSandbox });
+			return [purchaseFromTransaction(app, tx, undefined, now)];
+		}
+		case "receipt": {
+			if (ctx.client) {
+				const client = ctx.client;
+				const ids = [...new Set(readReceipt(ctx, evidence.receipt).inApp.map((t) => t.transactionId))].slice(0, MAX_RECEIPT_LOOKUPS);
+				const found = await Promise.all(
+					ids.map(async (id) => {
+						try {
+							return purchaseFromTransaction(app, await lookUpTransaction(ctx, client, id, { acceptSandbox: app.acceptSandbox }), undefined, now);
+						} catch (err) {
+							// A transaction Apple does not know is not one the receipt holds.
+							if (err instanceof Refusal) return undefined;
+							throw err;
+						}
+					}),
+				);
+				return found.filter((p): p is Purchase => p !== undefined);
+			}
+			const verified = await receiptFromApple(ctx, evidence.receipt);
+			return verified.transactions.map((t) => purchaseFromReceipt(app, verified, t, verified.renewals.get(t.originalTransactionId), now));
+		}
+	}
+}
+
 export function apiClientFor(apple: AppleAppConfig, config: Config): AppStoreServerApiClient | undefined {
 	if (!apple.api) return undefined;
 	return new AppStoreServerApiClient({ bundleId: apple.bundleId, credentials: apple.api, endpoints: config.endpoints, timeoutMs: config.storeTimeoutMs });
@@ -82,22 +126,41 @@ async function fromTransactionId(ctx: Context, transactionId: string): Promise<P
 
 async function fromReceipt(ctx: Context, receipt: string, claimedId: string | undefined): Promise<Purchase> {
 	if (ctx.client) {
-		let parsed: ReturnType<typeof parseAppReceipt>;
-		try {
-			parsed = parseAppReceipt(receipt);
-		} catch (err) {
-			if (err instanceof AppleReceiptError) throw new Refusal("invalid_purchase", `the receipt cannot be read: ${err.message}`);
-			throw err;
-		}
-		if (parsed.bundleId !== ctx.apple.bundleId) throw new Refusal("app_mismatch", `the receipt is for bundle ${parsed.bundleId}, not ${ctx.apple.bundleId}`);
-		// The receipt's own word, unauthenticated: enough to refuse early, never to accept.
-		if (parsed.receiptType === "Xcode") throw new Refusal("environment_not_accepted", "an Xcode receipt cannot be confirmed by Apple: send the StoreKit 2 signed transaction instead");
-		if (parsed.receiptType === "ProductionSandbox" && !ctx.app.acceptSandbox) {
-			throw new Refusal("sandbox_not_accepted", "this is a Sandbox receipt and the app does not accept Sandbox purchases");
-		}
+		const parsed = readReceipt(ctx, receipt);
 		const picked = pickClaimed(parsed.inApp, claimedId, ctx.claim.productId, (t) => t.purchaseDate ?? 0);
 		return judge(ctx, await lookUpTransaction(ctx, ctx.client, picked.transactionId, { acceptSandbox: ctx.app.acceptSandbox }));
 	}
+	const verified = await receiptFromApple(ctx, receipt);
+	let picked = pickClaimed(verified.transactions, claimedId, ctx.claim.productId, (t) => t.expiresDateMs ?? t.purchaseDateMs);
+	await checkClaim(ctx.app, ctx.claim, picked, { environment: verified.environment, bundleId: verified.bundleId, transaction: picked.raw });
+	if (picked.expiresDateMs !== null) {
+		// A subscription's later renewals and plan changes share its original id: the latest one says whether it is
+		// still paid for.
+		const renewals = verified.transactions.filter((t) => t.originalTransactionId === picked.originalTransactionId && t.expiresDateMs !== null);
+		picked = renewals.reduce((a, b) => ((b.expiresDateMs ?? 0) > (a.expiresDateMs ?? 0) ? b : a), picked);
+	}
+	return purchaseFromReceipt(ctx.app, verified, picked, verified.renewals.get(picked.originalTransactionId), ctx.now);
+}
+
+/** A receipt read here, only to know what to ask Apple; its own word (unauthenticated) is enough to refuse early, never to accept. */
+function readReceipt(ctx: Context, receipt: string): ReturnType<typeof parseAppReceipt> {
+	let parsed: ReturnType<typeof parseAppReceipt>;
+	try {
+		parsed = parseAppReceipt(receipt);
+	} catch (err) {
+		if (err instanceof AppleReceiptError) throw new Refusal("invalid_purchase", `the receipt cannot be read: ${err.message}`);
+		throw err;
+	}
+	if (parsed.bundleId !== ctx.apple.bundleId) throw new Refusal("app_mismatch", `the receipt is for bundle ${parsed.bundleId}, not ${ctx.apple.bundleId}`);
+	if (parsed.receiptType === "Xcode") throw new Refusal("environment_not_accepted", "an Xcode receipt cannot be confirmed by Apple: send the StoreKit 2 signed transaction instead");
+	if (parsed.receiptType === "ProductionSandbox" && !ctx.app.acceptSandbox) {
+		throw new Refusal("sandbox_not_accepted", "this is a Sandbox receipt and the app does not accept Sandbox purchases");
+	}
+	return parsed;
+}
+
+/** verifyReceipt's answer, for an app with only a shared secret. */
+async function receiptFromApple(ctx: Context, receipt: string) {
 	if (ctx.apple.sharedSecret === undefined) {
 		throw new NotConfigured(`app ${ctx.app.id} has neither an App Store Server API key (apple.api) nor a shared secret (apple.sharedSecret): receipts cannot be verified`, "receipt");
 	}
@@ -108,15 +171,7 @@ async function fromReceipt(ctx: Context, receipt: string, claimedId: string | un
 		timeoutMs: ctx.config.storeTimeoutMs,
 	});
 	if (verified.bundleId !== ctx.apple.bundleId) throw new Refusal("app_mismatch", `the receipt is for bundle ${verified.bundleId}, not ${ctx.apple.bundleId}`);
-	let picked = pickClaimed(verified.transactions, claimedId, ctx.claim.productId, (t) => t.expiresDateMs ?? t.purchaseDateMs);
-	await checkClaim(ctx.app, ctx.claim, picked, { environment: verified.environment, bundleId: verified.bundleId, transaction: picked.raw });
-	if (picked.expiresDateMs !== null) {
-		// A subscription's later renewals and plan changes share its original id: the latest one says whether it is
-		// still paid for.
-		const renewals = verified.transactions.filter((t) => t.originalTransactionId === picked.originalTransactionId && t.expiresDateMs !== null);
-		picked = renewals.reduce((a, b) => ((b.expiresDateMs ?? 0) > (a.expiresDateMs ?? 0) ? b : a), picked);
-	}
-	return purchaseFromReceipt(ctx.app, verified, picked, verified.renewals.get(picked.originalTransactionId), ctx.now);
+	return verified;
 }
 
 /**

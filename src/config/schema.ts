@@ -74,6 +74,21 @@ export const AppSchema = z.object({
 	acceptSandbox: z.boolean({ error: "acceptSandbox must be true or false (see README: Sandbox policy)" }),
 	/** Optional catalogue: product id → kind. Decides consumable vs non-consumable where the store does not say. */
 	products: z.record(z.string(), ProductKindSchema).default({}),
+	/**
+	 * Entitlement id → the products that unlock it. A product may unlock several. When the app lists a products
+	 * catalogue, it is taken to be complete: every product named here must be in it.
+	 */
+	entitlements: z
+		.record(
+			z.string().regex(/^[A-Za-z0-9][\w.:-]{0,63}$/, { error: "entitlement ids are 1-64 letters, digits, '_', '.', ':' or '-'" }),
+			z.array(z.string().min(1).max(256)).min(1, { error: "an entitlement needs at least one product" }),
+		)
+		.default({}),
+	/**
+	 * Who owns a purchase someone else restores: "first_user" keeps it with the first user to claim it (refusing
+	 * others, the receipt-sharing guard); "transfer_on_restore" moves it to the user restoring it.
+	 */
+	ownership: z.enum(["first_user", "transfer_on_restore"], { error: 'ownership must be "first_user" or "transfer_on_restore"' }).default("first_user"),
 	google: GoogleAppSchema.optional(),
 	apple: AppleAppSchema.optional(),
 });
@@ -115,6 +130,16 @@ export const ConfigSchema = z
 				if (keys.has(key)) ctx.addIssue({ code: "custom", path: ["apps", i, "apiKeys", k], message: "this API key is used twice; each key must name one app" });
 				keys.add(key);
 			});
+			const catalogue = Object.keys(app.products);
+			if (catalogue.length > 0) {
+				for (const [entitlement, products] of Object.entries(app.entitlements)) {
+					products.forEach((product, p) => {
+						if (!catalogue.includes(product)) {
+							ctx.addIssue({ code: "custom", path: ["apps", i, "entitlements", entitlement, p], message: `product "${product}" is not in the app's products catalogue` });
+						}
+					});
+				}
+			}
 		});
 	})
 	.transform((config, ctx) => {

@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from "hono";
+import { findApp } from "../config/load";
 import type { AppConfig, Config } from "../config/schema";
 import type { AppEnv } from "./app";
 import { ApiError } from "./errors";
@@ -12,7 +13,8 @@ export function bearerToken(authorization: string | undefined): string | undefin
 
 /** Route groups behind the server API key: the app the key names is in the context. */
 export interface ApiEnv extends AppEnv {
-	Variables: AppEnv["Variables"] & { app: AppConfig };
+	/** `apiKeyId` names the key for audit trails ("api-key:<app>:<position>"), never the key itself; "verify-key" for an app's verify key. */
+	Variables: AppEnv["Variables"] & { app: AppConfig; apiKeyId: string };
 }
 
 /**
@@ -34,6 +36,24 @@ export const requireApiKey: MiddlewareHandler<ApiEnv> = async (c, next) => {
 	// Keyed by app and key position, never by the key itself.
 	await enforceRateLimit(c.env.API_RATE_LIMITER, `${app.id}:key${keyIndex}`, "for this API key");
 	c.set("app", app);
+	c.set("apiKeyId", `api-key:${app.id}:${keyIndex}`);
+	await next();
+};
+
+/**
+ * Either the server API key (a backend), or the app's verify key with `appId` (a wrapper app asking for its own
+ * user, where apps cannot hold API keys): the read-only access check takes both.
+ */
+export const requireApiOrVerifyKey: MiddlewareHandler<ApiEnv> = async (c, next) => {
+	if (c.req.header("authorization") && !c.req.header("x-verify-key") && !c.req.query("key")) return requireApiKey(c, next);
+	const appId = c.req.query("appId");
+	const app = appId === undefined ? undefined : findApp(c.get("config"), appId);
+	if (!app) throw new ApiError("unauthorized", "send the app's API key as `Authorization: Bearer <key>`, or its verify key (?key= or X-Verify-Key) with ?appId=");
+	if (!app.verifyKeys || app.verifyKeys.length === 0) throw new ApiError("unauthorized", "this app has no verify keys: use its API key");
+	await enforceRateLimit(c.env.VERIFY_RATE_LIMITER, `${app.id}:${c.req.header("cf-connecting-ip") ?? "unknown"}`, "from this address for this app");
+	await checkVerifyKey(app, c.req.query("key") ?? c.req.header("x-verify-key"));
+	c.set("app", app);
+	c.set("apiKeyId", "verify-key");
 	await next();
 };
 

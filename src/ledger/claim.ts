@@ -3,9 +3,10 @@ import type { RefusalCode } from "../answers";
 import { StoreUnreachable } from "../answers";
 import { createLogger } from "../log";
 import { currentState, isEntitled, type Purchase, type PurchaseState, type Store } from "../purchase";
-import { ownerOfSubscription, writePurchases } from "./history";
+import { auditWrite, type AuditEntry, type OwnershipAction } from "./audit";
+import { ownerOfSubscription, purchaseWrite } from "./history";
 import { mergeStatement, sameStatement, voided } from "./merge";
-import { d1Failure } from "./schema";
+import { d1Failure, withSchema } from "./schema";
 import { acknowledgeWithStore, consumeWithStore, StoreActionRefused } from "./store-actions";
 
 /**
@@ -29,8 +30,13 @@ import { acknowledgeWithStore, consumeWithStore, StoreActionRefused } from "./st
 /** Whether D1 holds what the claim holds: written, refused for now (the alarm retries), or missing its schema (an operator must act). */
 export type HistoryWrite = "recorded" | "unavailable" | "schema_missing";
 
+export interface ClaimOptions {
+	/** The app's ownership policy is transfer_on_restore and the user presents the purchase as a restore. */
+	transferOnRestore?: boolean;
+}
+
 export type ClaimOutcome =
-	| { status: "granted"; seenBefore: boolean; ownerUserId: string; firstSeenAt: number; history: HistoryWrite; purchase: Purchase }
+	| { status: "granted"; seenBefore: boolean; ownerUserId: string; firstSeenAt: number; history: HistoryWrite; purchase: Purchase; transferredFrom?: string }
 	/** The purchase is in a state that grants nothing (refunded, expired, ...), as the store said it. */
 	| { status: "refused"; code: RefusalCode; seenBefore: boolean; purchase: Purchase }
 	| { status: "owned_by_another_user"; firstSeenAt: number }
@@ -50,6 +56,8 @@ export type ApplyOutcome = {
 	/** The owner, if anyone has claimed it. */
 	ownerUserId: string | null;
 };
+
+export type SupportOutcome = { status: "unknown" } | { status: "done"; fromUserId: string | null; toUserId: string | null; history: HistoryWrite };
 
 /** Errors do not keep their class across RPC, so store failures come back as outcomes. */
 export type ConsumeOutcome =
@@ -71,6 +79,8 @@ export interface ClaimRecord {
 	key: string;
 	appId: string;
 	userId: string | null;
+	/** Support revoked it: nobody is granted it until support transfers it to someone. */
+	revoked: boolean;
 	productId: string;
 	firstSeenAt: number;
 	transactions: ClaimTransaction[];
@@ -84,6 +94,7 @@ interface UnitRow {
 	product_id: string;
 	subscription: number;
 	first_seen_at: number;
+	revoked: number;
 	[column: string]: SqlStorageValue;
 }
 
@@ -98,8 +109,8 @@ interface TxnRow {
 	[column: string]: SqlStorageValue;
 }
 
-/** The storage a new object starts with. */
-const SCHEMA = `
+/** Version 2 of the object's storage, as created; frozen, since upgrades from version 1 build on exactly this. */
+const SCHEMA_V2 = `
 	CREATE TABLE unit (
 		id INTEGER PRIMARY KEY CHECK (id = 1),
 		store TEXT NOT NULL,
@@ -108,7 +119,8 @@ const SCHEMA = `
 		user_id TEXT,
 		product_id TEXT NOT NULL,
 		subscription INTEGER NOT NULL,
-		first_seen_at INTEGER NOT NULL
+		first_seen_at INTEGER NOT NULL,
+		revoked INTEGER NOT NULL DEFAULT 0
 	);
 	CREATE TABLE txn (
 		transaction_id TEXT PRIMARY KEY,
@@ -120,16 +132,23 @@ const SCHEMA = `
 		consume_state TEXT NOT NULL DEFAULT 'none'
 	);
 	CREATE TABLE seen_notification (id TEXT PRIMARY KEY, at INTEGER NOT NULL);
+	CREATE TABLE audit (id TEXT PRIMARY KEY, entry TEXT NOT NULL);
 `;
+
+/** The storage a new object starts with: today's version. */
+const SCHEMA = SCHEMA_V2;
 
 /**
  * How objects made by earlier versions reach SCHEMA: UPGRADES[v] takes version v+1 to v+2. Append, never edit.
  * Version 1 held one claim per transaction; it moves over as a unit of one transaction.
  */
 const UPGRADES = [
-	`${SCHEMA}
+	`${SCHEMA_V2}
 	INSERT INTO unit (id, store, key, app_id, user_id, product_id, subscription, first_seen_at)
 		SELECT 1, store, transaction_id, app_id, user_id, product_id, 0, first_seen_at FROM claim;
+	INSERT INTO audit (id, entry)
+		SELECT 'claim:' || transaction_id, json_object('store', store, 'claimId', transaction_id, 'transactionId', transaction_id, 'appId', app_id,
+			'action', 'claim', 'fromUserId', NULL, 'toUserId', user_id, 'actor', 'user', 'reason', NULL, 'at', first_seen_at) FROM claim;
 	INSERT INTO txn (transaction_id, purchase, version, synced_version, ack_state, ack_attempts, consume_state)
 		SELECT transaction_id, purchase, 1, history_synced, ack_state, ack_attempts, consume_state FROM claim;
 	DROP TABLE claim;`,
@@ -205,7 +224,7 @@ export class TransactionClaim extends DurableObject<Env> {
 	}
 
 	/** A user presents a verified purchase: grant it, restore it, or refuse it. */
-	async claim(said: Purchase, userId: string): Promise<ClaimOutcome> {
+	async claim(said: Purchase, userId: string, options: ClaimOptions = {}): Promise<ClaimOutcome> {
 		const opened = await this.#open(said);
 		if (opened !== "recorded") return { status: "undecided", history: opened };
 		const now = Date.now();
@@ -214,7 +233,18 @@ export class TransactionClaim extends DurableObject<Env> {
 		this.#hold(said);
 		const purchase = this.#standing(said.transactionId, unit.subscription === 1, now);
 		const ownedBefore = unit.user_id;
+		if (unit.revoked === 1) {
+			// Support took it away: nobody gets it until support gives it to someone (transfer).
+			await this.#settle();
+			return { status: "refused", code: "revoked", seenBefore: false, purchase };
+		}
 		if (ownedBefore !== null && ownedBefore !== userId) {
+			// With transfer_on_restore, a restore moves the purchase (a whole subscription) to the user restoring it.
+			if (options.transferOnRestore && grants(purchase, now)) {
+				this.#changeOwner(userId, { action: "restore_transfer", actor: "user", reason: "restored by another user", transactionId: said.transactionId });
+				const history = await this.#settle();
+				return { status: "granted", seenBefore: false, ownerUserId: userId, firstSeenAt: this.#unit()!.first_seen_at, history, purchase, transferredFrom: ownedBefore };
+			}
 			await this.#settle();
 			return { status: "owned_by_another_user", firstSeenAt: unit.first_seen_at };
 		}
@@ -228,9 +258,8 @@ export class TransactionClaim extends DurableObject<Env> {
 			return { status: "refused", code: refusalFor(currentState(purchase, now)), seenBefore: ownedBefore !== null, purchase };
 		}
 		if (ownedBefore === null) {
-			this.#sql.exec(`UPDATE unit SET user_id = ?, first_seen_at = ? WHERE id = 1`, userId, now);
-			// Everything of the purchase that still needs acknowledging is acknowledged now that someone owns it.
-			this.#sql.exec(`UPDATE txn SET ack_state = 'pending' WHERE ack_state = 'none' AND json_extract(purchase, '$.needsAcknowledgement') = 1`);
+			this.#changeOwner(userId, { action: "claim", actor: "user", reason: null, transactionId: said.transactionId });
+			this.#sql.exec(`UPDATE unit SET first_seen_at = ? WHERE id = 1`, now);
 		}
 		const history = await this.#settle();
 		const owned = this.#unit()!;
@@ -270,6 +299,19 @@ export class TransactionClaim extends DurableObject<Env> {
 		return { status, history: await this.#settle(), ownerUserId: unit?.user_id ?? null };
 	}
 
+	/**
+	 * Support moves the purchase (a whole subscription) to another user, or takes it away from everyone (revoke).
+	 * Through the claim, so a move racing a claim still ends with one owner, and D1 and the audit agree with it.
+	 */
+	async transfer(toUserId: string | null, actor: string, reason: string, transactionId: string): Promise<SupportOutcome> {
+		const unit = this.#unit();
+		if (!unit || !this.#txn(transactionId)) return { status: "unknown" };
+		const fromUserId = unit.user_id;
+		this.#changeOwner(toUserId, { action: toUserId === null ? "revoke" : "transfer", actor, reason, transactionId });
+		const history = await this.#settle();
+		return { status: "done", fromUserId, toUserId, history };
+	}
+
 	/** For /health: the namespace answers and the object's storage is usable (one read). */
 	async ping(): Promise<"ok"> {
 		this.#sql.exec(`SELECT version FROM schema_version`).toArray();
@@ -285,6 +327,7 @@ export class TransactionClaim extends DurableObject<Env> {
 			key: unit.key,
 			appId: unit.app_id,
 			userId: unit.user_id,
+			revoked: unit.revoked === 1,
 			productId: unit.product_id,
 			firstSeenAt: unit.first_seen_at,
 			transactions: this.#txns().map((row) => ({
@@ -436,6 +479,32 @@ export class TransactionClaim extends DurableObject<Env> {
 		return granting.length > 0 ? granting.reduce(latest) : all.reduce(latest, presented);
 	}
 
+	/**
+	 * Gives the unit a new owner (or none, for a support revocation), audited. Every transaction's D1 row names the
+	 * owner, so all of them are written again; what still needs acknowledging is acknowledged now someone owns it.
+	 */
+	#changeOwner(toUserId: string | null, change: { action: OwnershipAction; actor: string; reason: string | null; transactionId: string }): void {
+		const unit = this.#unit()!;
+		const at = Date.now();
+		const entry: AuditEntry = {
+			id: crypto.randomUUID(),
+			store: unit.store as Store,
+			claimId: unit.key,
+			transactionId: change.transactionId,
+			appId: unit.app_id,
+			action: change.action,
+			fromUserId: unit.user_id,
+			toUserId,
+			actor: change.actor,
+			reason: change.reason,
+			at,
+		};
+		this.#sql.exec(`UPDATE unit SET user_id = ?, revoked = ? WHERE id = 1`, toUserId, change.action === "revoke" ? 1 : 0);
+		this.#sql.exec(`UPDATE txn SET version = version + 1`);
+		this.#sql.exec(`INSERT INTO audit (id, entry) VALUES (?, ?)`, entry.id, JSON.stringify(entry));
+		if (toUserId !== null) this.#sql.exec(`UPDATE txn SET ack_state = 'pending' WHERE ack_state = 'none' AND json_extract(purchase, '$.needsAcknowledgement') = 1`);
+	}
+
 	/** Stores a transaction's new state; D1 gets it at the next #settle (or from the alarm). */
 	#write(purchase: Purchase): void {
 		this.#sql.exec(
@@ -459,11 +528,16 @@ export class TransactionClaim extends DurableObject<Env> {
 		const run = this.#writing.then(async (): Promise<HistoryWrite> => {
 			const unit = this.#unit();
 			const stale = this.#txns().filter((row) => row.synced_version < row.version);
-			if (!unit || stale.length === 0) return "recorded";
+			const audits = this.#sql.exec<{ id: string; entry: string }>(`SELECT id, entry FROM audit`).toArray();
+			if (!unit || (stale.length === 0 && audits.length === 0)) return "recorded";
+			const db = this.env.DB;
 			try {
-				await writePurchases(
-					this.env.DB,
-					stale.map((row) => ({ purchase: readPurchase(row.purchase), userId: unit.user_id })),
+				// One batch: a purchase's rows and the ownership change that rewrote them land together.
+				await withSchema(() =>
+					db.batch([
+						...stale.map((row) => purchaseWrite(db, { purchase: readPurchase(row.purchase), userId: unit.user_id })),
+						...audits.map((a) => auditWrite(db, JSON.parse(a.entry) as AuditEntry)),
+					]),
 				);
 			} catch (err) {
 				createLogger(`claim:${unit.store}`).error("history_write_failed", { error: err });
@@ -473,6 +547,8 @@ export class TransactionClaim extends DurableObject<Env> {
 				// Only what was written: a change made while D1 was answering waits for the next write.
 				this.#sql.exec(`UPDATE txn SET synced_version = ? WHERE transaction_id = ? AND version = ?`, row.version, row.transaction_id, row.version);
 			}
+			// D1 has them now: the object keeps only what D1 does not.
+			for (const a of audits) this.#sql.exec(`DELETE FROM audit WHERE id = ?`, a.id);
 			return "recorded";
 		});
 		this.#writing = run.catch(() => undefined);

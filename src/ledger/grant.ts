@@ -16,13 +16,15 @@ export interface Grant {
 	purchase: Purchase;
 	seenBefore: boolean;
 	firstSeenAt: number;
+	/** With transfer_on_restore: whom a restore took the purchase from. */
+	transferredFrom: string | null;
 }
 
 /**
  * The claim's RPC methods with the class's own types. RPC carries a purchase's `raw` (the store's JSON) as it is,
  * but TypeScript cannot prove `unknown` serializable and would drop those results from the stub's types.
  */
-export type ClaimApi = Pick<TransactionClaim, "claim" | "apply" | "record" | "consume" | "ping">;
+export type ClaimApi = Pick<TransactionClaim, "claim" | "apply" | "record" | "consume" | "ping" | "transfer">;
 
 /** The claim object of a store's transaction or subscription. */
 export function claimStub(env: Env, store: string, unitId: string): ClaimApi {
@@ -34,9 +36,10 @@ export function claimOf(env: Env, purchase: Purchase): ClaimApi {
 	return claimStub(env, purchase.store, unitIdOf(purchase));
 }
 
-export async function grantPurchase(env: Env, app: AppConfig, config: Config, verified: Purchase, userId: string): Promise<Grant> {
+export async function grantPurchase(env: Env, app: AppConfig, config: Config, verified: Purchase, userId: string, options: { restore?: boolean } = {}): Promise<Grant> {
 	const purchase = await withGoogleSubscription(env, app, config, verified);
-	const outcome = await claimOf(env, purchase).claim(purchase, userId);
+	const transferOnRestore = options.restore === true && app.ownership === "transfer_on_restore";
+	const outcome = await claimOf(env, purchase).claim(purchase, userId, { transferOnRestore });
 	switch (outcome.status) {
 		case "owned_by_another_user":
 			throw new Refusal("owned_by_another_user", "this purchase was already claimed by another user");
@@ -51,7 +54,7 @@ export async function grantPurchase(env: Env, app: AppConfig, config: Config, ve
 			throw historyProblem(outcome.history);
 		case "granted":
 			if (outcome.history !== "recorded") throw historyProblem(outcome.history);
-			return { purchase: outcome.purchase, seenBefore: outcome.seenBefore, firstSeenAt: outcome.firstSeenAt };
+			return { purchase: outcome.purchase, seenBefore: outcome.seenBefore, firstSeenAt: outcome.firstSeenAt, transferredFrom: outcome.transferredFrom ?? null };
 	}
 }
 

@@ -96,36 +96,36 @@ export interface HistoryWriteRow {
 }
 
 /**
- * Writes the claim's current view of each purchase, in one batch. The claim is the only writer and always writes
- * its latest state, so a row is simply replaced (created_at stays the first write's).
+ * The statement that writes the claim's current view of one purchase. The claim is the only writer and always
+ * writes its latest state, so a row is simply replaced (created_at stays the first write's). The claim sends it to
+ * D1 in one batch with the rest of what it changed (src/ledger/claim.ts).
  */
-export async function writePurchases(db: D1Database, rows: readonly HistoryWriteRow[], now = Date.now()): Promise<void> {
-	if (rows.length === 0) return;
-	const statement = db.prepare(
-		`INSERT INTO purchases (store, transaction_id, app_id, user_id, original_transaction_id, subscription_id, linked_transaction_id,
-			order_id, product_id, kind, environment, state, quantity, purchased_at, expires_at, grace_expires_at, will_renew, price, currency,
-			as_of, raw, created_at, updated_at)
-		 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?22)
-		 ON CONFLICT (store, transaction_id) DO UPDATE SET
-			user_id = excluded.user_id,
-			original_transaction_id = excluded.original_transaction_id,
-			subscription_id = excluded.subscription_id,
-			linked_transaction_id = excluded.linked_transaction_id,
-			order_id = COALESCE(excluded.order_id, purchases.order_id),
-			product_id = excluded.product_id,
-			state = excluded.state,
-			quantity = excluded.quantity,
-			expires_at = excluded.expires_at,
-			grace_expires_at = excluded.grace_expires_at,
-			will_renew = excluded.will_renew,
-			price = COALESCE(excluded.price, purchases.price),
-			currency = COALESCE(excluded.currency, purchases.currency),
-			as_of = excluded.as_of,
-			raw = excluded.raw,
-			updated_at = excluded.updated_at`,
-	);
-	const bound = rows.map(({ purchase: p, userId }) =>
-		statement.bind(
+export function purchaseWrite(db: D1Database, { purchase: p, userId }: HistoryWriteRow, now = Date.now()): D1PreparedStatement {
+	return db
+		.prepare(
+			`INSERT INTO purchases (store, transaction_id, app_id, user_id, original_transaction_id, subscription_id, linked_transaction_id,
+				order_id, product_id, kind, environment, state, quantity, purchased_at, expires_at, grace_expires_at, will_renew, price, currency,
+				as_of, raw, created_at, updated_at)
+			 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?22)
+			 ON CONFLICT (store, transaction_id) DO UPDATE SET
+				user_id = excluded.user_id,
+				original_transaction_id = excluded.original_transaction_id,
+				subscription_id = excluded.subscription_id,
+				linked_transaction_id = excluded.linked_transaction_id,
+				order_id = COALESCE(excluded.order_id, purchases.order_id),
+				product_id = excluded.product_id,
+				state = excluded.state,
+				quantity = excluded.quantity,
+				expires_at = excluded.expires_at,
+				grace_expires_at = excluded.grace_expires_at,
+				will_renew = excluded.will_renew,
+				price = COALESCE(excluded.price, purchases.price),
+				currency = COALESCE(excluded.currency, purchases.currency),
+				as_of = excluded.as_of,
+				raw = excluded.raw,
+				updated_at = excluded.updated_at`,
+		)
+		.bind(
 			p.store,
 			p.transactionId,
 			p.appId,
@@ -148,12 +148,10 @@ export async function writePurchases(db: D1Database, rows: readonly HistoryWrite
 			p.asOf,
 			JSON.stringify(p.raw ?? null),
 			now,
-		),
-	);
-	await withSchema(() => db.batch(bound));
+		);
 }
 
-export async function findPurchase(db: D1Database, store: Store, transactionId: string): Promise<HistoryEntry | null> {
+export async function findPurchase(db: D1Reader, store: Store, transactionId: string): Promise<HistoryEntry | null> {
 	const row = await withSchema(() => db.prepare(`SELECT ${COLUMNS} FROM purchases WHERE store = ?1 AND transaction_id = ?2`).bind(store, transactionId).first<Row>());
 	return row ? toEntry(row) : null;
 }
@@ -173,6 +171,64 @@ export async function ownerOfSubscription(db: D1Database, store: Store, appId: s
 	return row ? { userId: row.user_id, firstSeenAt: row.created_at } : null;
 }
 
+/** What reads need of D1: a database, or a session of one (D1's read replication, withSession). */
+export type D1Reader = Pick<D1Database, "prepare" | "batch">;
+
+/** D1 takes at most 100 bound parameters per query. */
+const MAX_PRODUCTS_PER_QUERY = 90;
+
+/**
+ * A user's purchases of some products, in one query through purchases_by_user_product: the read side's question
+ * ("what does this user have of these?"), as fast for a user with 1,000 purchases as with one.
+ */
+export async function userPurchasesOf(db: D1Reader, appId: string, userId: string, productIds: readonly string[]): Promise<HistoryEntry[]> {
+	if (productIds.length === 0) return [];
+	if (productIds.length > MAX_PRODUCTS_PER_QUERY) {
+		const all = await withSchema(() => db.prepare(`SELECT ${COLUMNS} FROM purchases WHERE app_id = ?1 AND user_id = ?2`).bind(appId, userId).all<Row>());
+		return all.results.map(toEntry).filter((e) => productIds.includes(e.productId));
+	}
+	const placeholders = productIds.map((_, i) => `?${i + 3}`).join(", ");
+	const { results } = await withSchema(() =>
+		db
+			.prepare(`SELECT ${COLUMNS} FROM purchases WHERE app_id = ?1 AND user_id = ?2 AND product_id IN (${placeholders})`)
+			.bind(appId, userId, ...productIds)
+			.all<Row>(),
+	);
+	return results.map(toEntry);
+}
+
+/** The app's purchases with this order id or original transaction id (what a store's receipt e-mail or a notification shows). */
+export async function findPurchasesBy(db: D1Reader, appId: string, by: { orderId: string } | { originalTransactionId: string }, limit = 100): Promise<HistoryEntry[]> {
+	const statement =
+		"orderId" in by
+			? db.prepare(`SELECT ${COLUMNS} FROM purchases WHERE store IN ('google_play', 'app_store') AND order_id = ?1 AND app_id = ?2 LIMIT ?3`).bind(by.orderId, appId, limit)
+			: db
+					.prepare(`SELECT ${COLUMNS} FROM purchases WHERE store = 'app_store' AND original_transaction_id = ?1 AND app_id = ?2 ORDER BY purchased_at LIMIT ?3`)
+					.bind(by.originalTransactionId, appId, limit);
+	const { results } = await withSchema(() => statement.all<Row>());
+	return results.map(toEntry);
+}
+
+/** Who holds each of these transactions (or the subscription it belongs to), for a check that claims nothing. */
+export async function holdersOf(db: D1Reader, store: Store, appId: string, ids: readonly string[]): Promise<Map<string, { transactionId: string; subscriptionId: string | null; userId: string | null }>> {
+	const found = new Map<string, { transactionId: string; subscriptionId: string | null; userId: string | null }>();
+	for (let i = 0; i < ids.length; i += MAX_PRODUCTS_PER_QUERY / 2) {
+		const chunk = ids.slice(i, i + MAX_PRODUCTS_PER_QUERY / 2);
+		const placeholders = chunk.map((_, j) => `?${j + 3}`).join(", ");
+		const { results } = await withSchema(() =>
+			db
+				.prepare(
+					`SELECT transaction_id, subscription_id, user_id FROM purchases WHERE store = ?1 AND app_id = ?2
+					 AND (transaction_id IN (${placeholders}) OR subscription_id IN (${placeholders}))`,
+				)
+				.bind(store, appId, ...chunk)
+				.all<{ transaction_id: string; subscription_id: string | null; user_id: string | null }>(),
+		);
+		for (const r of results) found.set(r.transaction_id, { transactionId: r.transaction_id, subscriptionId: r.subscription_id, userId: r.user_id });
+	}
+	return found;
+}
+
 /** Where a page of history ends; the next page starts strictly after it. */
 export interface HistoryCursor {
 	purchasedAt: number;
@@ -181,7 +237,7 @@ export interface HistoryCursor {
 
 /** A user's purchases, newest first, `limit` at a time (keyset pagination: stable while rows are added). */
 export async function listUserPurchases(
-	db: D1Database,
+	db: D1Reader,
 	appId: string,
 	userId: string,
 	limit: number,

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import * as z from "zod";
-import { requireApiKey, type ApiEnv } from "../http/auth";
+import type { ApiEnv } from "../http/auth";
 import { ApiError, storeUnreachableError, toApiError, withEvidenceFields } from "../http/errors";
 import { appleEvidence, productIdField, purchaseTokenField, receiptField, signedTransactionField, transactionIdField, userIdField } from "../http/fields";
 import { parseJsonBody } from "../http/validate";
@@ -14,7 +14,8 @@ import { verifyEvidence, type Evidence } from "../verification";
  *   POST /v1/purchases/consume   consume a granted consumable with the store, once
  */
 
-const ValidateBody = z
+/** The evidence a validate (or check) body carries. */
+export const ValidateBody = z
 	.discriminatedUnion(
 		"store",
 		[
@@ -24,6 +25,7 @@ const ValidateBody = z
 				productId: productIdField,
 				purchaseToken: purchaseTokenField,
 				type: z.enum(["product", "subscription"], { error: 'must be "product" or "subscription"' }).optional(),
+				restore: z.boolean({ error: "must be true or false" }).optional(),
 			}),
 			z.object({
 				store: z.literal("app_store"),
@@ -32,6 +34,7 @@ const ValidateBody = z
 				signedTransaction: signedTransactionField.optional(),
 				transactionId: transactionIdField.optional(),
 				receipt: receiptField.optional(),
+				restore: z.boolean({ error: "must be true or false" }).optional(),
 			}),
 		],
 		{ error: 'must be "google_play" or "app_store"' },
@@ -39,14 +42,14 @@ const ValidateBody = z
 	.transform((body, ctx) => {
 		if (body.store === "google_play") {
 			const evidence: Evidence = { store: "google_play", productId: body.productId, purchaseToken: body.purchaseToken, ...(body.type ? { typeHint: body.type } : {}) };
-			return { userId: body.userId, evidence };
+			return { userId: body.userId, evidence, restore: body.restore === true };
 		}
 		const evidence = appleEvidence(body);
 		if (!evidence) {
 			ctx.addIssue({ code: "custom", path: ["signedTransaction"], message: "send signedTransaction, transactionId or receipt" });
 			return z.NEVER;
 		}
-		return { userId: body.userId, evidence };
+		return { userId: body.userId, evidence, restore: body.restore === true };
 	});
 
 /** Where each part of the evidence was sent in a validate body. */
@@ -60,15 +63,14 @@ const ConsumeBody = z.object({
 });
 
 export const purchaseRoutes = new Hono<ApiEnv>()
-	.use(requireApiKey)
 	.post("/validate", async (c) => {
 		const config = c.get("config");
 		const app = c.get("app");
-		const { userId, evidence } = await parseJsonBody(c, ValidateBody);
+		const { userId, evidence, restore } = await parseJsonBody(c, ValidateBody);
 		try {
 			const purchase = await withEvidenceFields(VALIDATE_FIELDS, () => verifyEvidence(app, config, evidence));
-			const grant = await grantPurchase(c.env, app, config, purchase, userId);
-			c.get("log").info("validate_granted", { app: app.id, store: purchase.store, product: purchase.productId, seen_before: grant.seenBefore });
+			const grant = await grantPurchase(c.env, app, config, purchase, userId, { restore });
+			c.get("log").info("validate_granted", { app: app.id, store: purchase.store, product: purchase.productId, seen_before: grant.seenBefore, transferred: grant.transferredFrom !== null });
 			const { raw, ...normalized } = grant.purchase;
 			return c.json({
 				success: true,
@@ -76,6 +78,7 @@ export const purchaseRoutes = new Hono<ApiEnv>()
 				purchase_provider_reachable: true,
 				message: grant.seenBefore ? "valid; already granted to this user" : "valid",
 				purchase: { ...normalized, userId, firstSeenAt: grant.firstSeenAt },
+				...(grant.transferredFrom === null ? {} : { transferred_from: grant.transferredFrom }),
 				data: raw,
 			});
 		} catch (err) {

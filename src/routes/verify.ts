@@ -93,11 +93,11 @@ const VerifyBody = z
 			}
 		}
 		if (evidence === undefined) return z.NEVER;
-		return { appId: body.appId, userId, evidence };
+		return { appId: body.appId, userId, evidence, restore: body.purchaseDetails.status === "restored" };
 	});
 
 export const verifyRoutes = new Hono<AppEnv>().post("/", async (c) => {
-	const { appId, userId, evidence } = await parseJsonBody(c, VerifyBody);
+	const { appId, userId, evidence, restore } = await parseJsonBody(c, VerifyBody);
 	const config = c.get("config");
 	const app = findApp(config, appId);
 	if (!app) throw new ApiError("invalid_request", `appId: no app "${appId}" is configured`, { field: "appId" });
@@ -110,8 +110,8 @@ export const verifyRoutes = new Hono<AppEnv>().post("/", async (c) => {
 		const purchase = await withEvidenceFields({ purchaseToken: SERVER_DATA, signedTransaction: SERVER_DATA, receipt: SERVER_DATA, transactionId: "purchaseDetails.purchaseID", store: "purchaseDetails.verificationData.source" }, () =>
 			verifyEvidence(app, config, evidence),
 		);
-		const grant = await grantPurchase(c.env, app, config, purchase, userId);
-		log.info("verify_granted", { app: app.id, store: purchase.store, product: purchase.productId, seen_before: grant.seenBefore });
+		const grant = await grantPurchase(c.env, app, config, purchase, userId, { restore });
+		log.info("verify_granted", { app: app.id, store: purchase.store, product: purchase.productId, seen_before: grant.seenBefore, transferred: grant.transferredFrom !== null });
 		return c.json({ complete_purchase: true });
 	} catch (err) {
 		if (err instanceof Refusal) {

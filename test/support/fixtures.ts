@@ -37,6 +37,8 @@ export const TEST_APPS = {
 		apiKey: "token-cache-api-key-0123456789ab",
 		clientEmail: "token-cache@iap-edge-test.iam.gserviceaccount.com",
 	},
+	/** ownership: transfer_on_restore, on both stores. */
+	transfer: { id: "transfer-app", packageName: "com.example.transfer", bundleId: "com.example.transfer", apiKey: "transfer-api-key-0123456789abcdef", verifyKey: "transfer-verify-key-0123456789abc" },
 	/** An API key of its own, so a test can spend its whole rate limit without touching other tests. */
 	rateLimited: { id: "rate-limited-app", apiKey: "rate-limited-api-key-0123456789ab" },
 } as const;
@@ -60,6 +62,8 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 		token_uri: tokenUri,
 	});
 	const products = { coins_100: "consumable", premium_lifetime: "non_consumable", premium_monthly: "subscription" };
+	// The sample app's one entitlement, unlocked by either premium product.
+	const entitlements = { premium: ["premium_monthly", "premium_lifetime"] };
 
 	const apps: Record<string, unknown>[] = [
 		{
@@ -67,6 +71,7 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 			apiKeys: [SAMPLE_APP.apiKey],
 			acceptSandbox: false,
 			products,
+			entitlements,
 			google: { packageName: SAMPLE_APP.packageName, serviceAccount: serviceAccount(SAMPLE_APP.clientEmail, sampleKey.privateKeyPem) },
 		},
 	];
@@ -74,7 +79,7 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 		{
 			client_email: SAMPLE_APP.clientEmail,
 			public_key: sampleKey.publicKeyPem,
-			packages: [SAMPLE_APP.packageName, TEST_APPS.sandbox.packageName, TEST_APPS.keyed.packageName],
+			packages: [SAMPLE_APP.packageName, TEST_APPS.sandbox.packageName, TEST_APPS.keyed.packageName, TEST_APPS.transfer.packageName],
 		},
 	];
 
@@ -108,6 +113,16 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 			},
 		);
 		apps.push({ id: TEST_APPS.rateLimited.id, apiKeys: [TEST_APPS.rateLimited.apiKey], acceptSandbox: false, products });
+		apps.push({
+			id: TEST_APPS.transfer.id,
+			apiKeys: [TEST_APPS.transfer.apiKey],
+			verifyKeys: [TEST_APPS.transfer.verifyKey],
+			acceptSandbox: false,
+			products,
+			entitlements,
+			ownership: "transfer_on_restore",
+			google: { packageName: TEST_APPS.transfer.packageName, serviceAccount: sampleAccount },
+		});
 		serviceAccounts.push({
 			client_email: TEST_APPS.tokenCache.clientEmail,
 			public_key: tokenCacheKey.publicKeyPem,

@@ -21,7 +21,7 @@ export interface AuditEntry {
 	at: number;
 }
 
-export function auditWrite(db: D1Database, e: AuditEntry): D1PreparedStatement {
+export function auditWrite(db: Pick<D1Database, "prepare">, e: AuditEntry): D1PreparedStatement {
 	return db
 		.prepare(
 			`INSERT INTO ownership_audit (id, store, claim_id, transaction_id, app_id, action, from_user_id, to_user_id, actor, reason, at)

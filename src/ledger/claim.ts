@@ -36,7 +36,17 @@ export interface ClaimOptions {
 }
 
 export type ClaimOutcome =
-	| { status: "granted"; seenBefore: boolean; ownerUserId: string; firstSeenAt: number; history: HistoryWrite; purchase: Purchase; transferredFrom?: string }
+	| {
+			status: "granted";
+			seenBefore: boolean;
+			ownerUserId: string;
+			firstSeenAt: number;
+			history: HistoryWrite;
+			purchase: Purchase;
+			transferredFrom?: string;
+			/** D1's bookmark of the write, for the caller's next read (x-d1-bookmark). */
+			bookmark: string | null;
+	  }
 	/** The purchase is in a state that grants nothing (refunded, expired, ...), as the store said it. */
 	| { status: "refused"; code: RefusalCode; seenBefore: boolean; purchase: Purchase }
 	| { status: "owned_by_another_user"; firstSeenAt: number }
@@ -214,6 +224,8 @@ export class TransactionClaim extends DurableObject<Env> {
 	readonly #sql: SqlStorage;
 	/** D1 writes, one at a time, each writing the latest state: a slow write never lands after a newer one. */
 	#writing: Promise<unknown> = Promise.resolve();
+	/** The D1 bookmark of this object's latest write, for callers to read their own write. */
+	#bookmark: string | null = null;
 	/** The one look-up of an earlier owner in D1 when a subscription's claim first opens, shared by concurrent callers. */
 	#opening: Promise<void> | undefined;
 
@@ -243,7 +255,7 @@ export class TransactionClaim extends DurableObject<Env> {
 			if (options.transferOnRestore && grants(purchase, now)) {
 				this.#changeOwner(userId, { action: "restore_transfer", actor: "user", reason: "restored by another user", transactionId: said.transactionId });
 				const history = await this.#settle();
-				return { status: "granted", seenBefore: false, ownerUserId: userId, firstSeenAt: this.#unit()!.first_seen_at, history, purchase, transferredFrom: ownedBefore };
+				return { status: "granted", seenBefore: false, ownerUserId: userId, firstSeenAt: this.#unit()!.first_seen_at, history, purchase, transferredFrom: ownedBefore, bookmark: this.#bookmark };
 			}
 			await this.#settle();
 			return { status: "owned_by_another_user", firstSeenAt: unit.first_seen_at };
@@ -263,7 +275,7 @@ export class TransactionClaim extends DurableObject<Env> {
 		}
 		const history = await this.#settle();
 		const owned = this.#unit()!;
-		return { status: "granted", seenBefore: ownedBefore !== null, ownerUserId: userId, firstSeenAt: owned.first_seen_at, history, purchase };
+		return { status: "granted", seenBefore: ownedBefore !== null, ownerUserId: userId, firstSeenAt: owned.first_seen_at, history, purchase, bookmark: this.#bookmark };
 	}
 
 	/**
@@ -530,7 +542,9 @@ export class TransactionClaim extends DurableObject<Env> {
 			const stale = this.#txns().filter((row) => row.synced_version < row.version);
 			const audits = this.#sql.exec<{ id: string; entry: string }>(`SELECT id, entry FROM audit`).toArray();
 			if (!unit || (stale.length === 0 && audits.length === 0)) return "recorded";
-			const db = this.env.DB;
+			// Written through a session so its bookmark can be handed to the caller, who then reads its own write from
+			// any replica (see src/http/session.ts).
+			const db = this.env.DB.withSession("first-primary");
 			try {
 				// One batch: a purchase's rows and the ownership change that rewrote them land together.
 				await withSchema(() =>
@@ -549,6 +563,7 @@ export class TransactionClaim extends DurableObject<Env> {
 			}
 			// D1 has them now: the object keeps only what D1 does not.
 			for (const a of audits) this.#sql.exec(`DELETE FROM audit WHERE id = ?`, a.id);
+			this.#bookmark = db.getBookmark() ?? this.#bookmark;
 			return "recorded";
 		});
 		this.#writing = run.catch(() => undefined);

@@ -18,6 +18,8 @@ export interface Grant {
 	firstSeenAt: number;
 	/** With transfer_on_restore: whom a restore took the purchase from. */
 	transferredFrom: string | null;
+	/** D1's bookmark of the write, for the caller's next read. */
+	bookmark: string | null;
 }
 
 /**
@@ -54,7 +56,7 @@ export async function grantPurchase(env: Env, app: AppConfig, config: Config, ve
 			throw historyProblem(outcome.history);
 		case "granted":
 			if (outcome.history !== "recorded") throw historyProblem(outcome.history);
-			return { purchase: outcome.purchase, seenBefore: outcome.seenBefore, firstSeenAt: outcome.firstSeenAt, transferredFrom: outcome.transferredFrom ?? null };
+			return { purchase: outcome.purchase, seenBefore: outcome.seenBefore, firstSeenAt: outcome.firstSeenAt, transferredFrom: outcome.transferredFrom ?? null, bookmark: outcome.bookmark };
 	}
 }
 

@@ -100,7 +100,7 @@ export interface HistoryWriteRow {
  * writes its latest state, so a row is simply replaced (created_at stays the first write's). The claim sends it to
  * D1 in one batch with the rest of what it changed (src/ledger/claim.ts).
  */
-export function purchaseWrite(db: D1Database, { purchase: p, userId }: HistoryWriteRow, now = Date.now()): D1PreparedStatement {
+export function purchaseWrite(db: Pick<D1Database, "prepare">, { purchase: p, userId }: HistoryWriteRow, now = Date.now()): D1PreparedStatement {
 	return db
 		.prepare(
 			`INSERT INTO purchases (store, transaction_id, app_id, user_id, original_transaction_id, subscription_id, linked_transaction_id,

@@ -3,6 +3,7 @@ import * as z from "zod";
 import type { ApiEnv } from "../http/auth";
 import { ApiError, storeUnreachableError, toApiError, withEvidenceFields } from "../http/errors";
 import { appleEvidence, productIdField, purchaseTokenField, receiptField, signedTransactionField, transactionIdField, userIdField } from "../http/fields";
+import { BOOKMARK_HEADER } from "../http/session";
 import { parseJsonBody } from "../http/validate";
 import { claimStub, grantPurchase } from "../ledger/grant";
 import { Refusal, StoreUnreachable } from "../answers";
@@ -72,6 +73,7 @@ export const purchaseRoutes = new Hono<ApiEnv>()
 			const grant = await grantPurchase(c.env, app, config, purchase, userId, { restore });
 			c.get("log").info("validate_granted", { app: app.id, store: purchase.store, product: purchase.productId, seen_before: grant.seenBefore, transferred: grant.transferredFrom !== null });
 			const { raw, ...normalized } = grant.purchase;
+			if (grant.bookmark) c.header(BOOKMARK_HEADER, grant.bookmark);
 			return c.json({
 				success: true,
 				seen_before: grant.seenBefore,

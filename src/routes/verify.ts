@@ -16,6 +16,7 @@ import {
 	userIdField,
 } from "../http/fields";
 import { enforceRateLimit } from "../http/rate-limit";
+import { BOOKMARK_HEADER } from "../http/session";
 import { parseJsonBody } from "../http/validate";
 import { grantPurchase } from "../ledger/grant";
 import type { Evidence } from "../verification";
@@ -112,6 +113,7 @@ export const verifyRoutes = new Hono<AppEnv>().post("/", async (c) => {
 		);
 		const grant = await grantPurchase(c.env, app, config, purchase, userId, { restore });
 		log.info("verify_granted", { app: app.id, store: purchase.store, product: purchase.productId, seen_before: grant.seenBefore, transferred: grant.transferredFrom !== null });
+		if (grant.bookmark) c.header(BOOKMARK_HEADER, grant.bookmark);
 		return c.json({ complete_purchase: true });
 	} catch (err) {
 		if (err instanceof Refusal) {

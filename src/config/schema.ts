@@ -62,6 +62,32 @@ export const AppleAppSchema = z.object({
 	appAccountTokenIsUserUuid: z.boolean().default(false),
 });
 
+/**
+ * Where webhooks may go: https, or plain http only to names that never leave this machine or a test network
+ * (localhost, 127.0.0.1, [::1], *.localhost, *.test), for `npm run dev` and its emulator.
+ */
+const webhookUrl = z.url({ protocol: /^https?$/, error: "must be an https URL" }).refine(
+	(u) => {
+		const { protocol, hostname } = new URL(u);
+		return protocol === "https:" || ["localhost", "127.0.0.1", "[::1]"].includes(hostname) || /\.(localhost|test)$/.test(hostname);
+	},
+	{ error: "must be an https URL (plain http only for localhost and *.test)" },
+);
+
+/** A Standard Webhooks signing secret: "whsec_" and the base64 of 24 to 64 random bytes. */
+const webhookSecret = z.string().regex(/^whsec_[A-Za-z0-9+/]{32,88}={0,2}$/, { error: 'must be "whsec_" followed by the base64 of 24 to 64 random bytes' });
+
+export const WebhookSchema = z.object({
+	url: webhookUrl,
+	/** One secret, or two while rotating: every delivery is signed with each. */
+	secret: z.union([webhookSecret, z.array(webhookSecret).min(1).max(2)]).transform((s) => (Array.isArray(s) ? s : [s])),
+	/** Event types to send: exact names, a family ("purchase.*"), or "*" (the default). */
+	events: z
+		.array(z.string().regex(/^(\*|[a-z]+\.\*|[a-z]+\.[a-z_]+)$/, { error: 'must be an event type, a family like "purchase.*", or "*"' }))
+		.min(1)
+		.default(["*"]),
+});
+
 export const ProductKindSchema = z.enum(["consumable", "non_consumable", "subscription"]);
 
 export const AppSchema = z.object({
@@ -89,6 +115,10 @@ export const AppSchema = z.object({
 	 * others, the receipt-sharing guard); "transfer_on_restore" moves it to the user restoring it.
 	 */
 	ownership: z.enum(["first_user", "transfer_on_restore"], { error: 'ownership must be "first_user" or "transfer_on_restore"' }).default("first_user"),
+	/** Endpoints that receive this app's events, signed as Standard Webhooks specifies. */
+	webhooks: z.array(WebhookSchema).max(10).default([]),
+	/** Live tokens (POST /v1/users/{id}/live-token): how long one lasts. Signed with a key derived from the app's API keys. */
+	liveTokenSeconds: z.number().int().min(30).max(3600).default(300),
 	google: GoogleAppSchema.optional(),
 	apple: AppleAppSchema.optional(),
 });
@@ -109,6 +139,8 @@ export const ConfigSchema = z
 	.object({
 		apps: z.array(AppSchema).min(1, { error: "apps needs at least one app" }),
 		endpoints: EndpointsSchema.default(EndpointsSchema.parse({})),
+		/** Seconds before a failed webhook delivery is retried the first time; each retry waits four times longer (at most an hour). */
+		webhookRetrySeconds: z.number().int().min(0).max(3600).default(10),
 		/** Milliseconds to wait for a store before answering "unreachable". */
 		storeTimeoutMs: z.number().int().min(100).max(60_000).default(10_000),
 		notifications: z
@@ -160,6 +192,7 @@ export type Config = z.output<typeof ConfigSchema>;
 export type AppConfig = Config["apps"][number];
 export type GoogleAppConfig = z.output<typeof GoogleAppSchema>;
 export type GooglePushConfig = z.output<typeof GooglePushSchema>;
+export type WebhookConfig = z.output<typeof WebhookSchema>;
 export type GoogleServiceAccount = z.output<typeof GoogleServiceAccountSchema>;
 export type AppleAppConfig = z.output<typeof AppleAppSchema>;
 export type Endpoints = Config["endpoints"];

@@ -6,6 +6,9 @@ import { currentState, isEntitled, type Purchase, type PurchaseState, type Store
 import { auditWrite, type AuditEntry, type OwnershipAction } from "./audit";
 import { ownerOfSubscription, purchaseWrite } from "./history";
 import { mergeStatement, sameStatement, voided } from "./merge";
+import { channelName } from "../events/channel";
+import { viewOf, type EventType, type ServiceEvent } from "../events/model";
+import { observe, transitions, type Observed } from "../events/transitions";
 import { d1Failure, withSchema } from "./schema";
 import { acknowledgeWithStore, consumeWithStore, StoreActionRefused } from "./store-actions";
 
@@ -31,7 +34,9 @@ import { acknowledgeWithStore, consumeWithStore, StoreActionRefused } from "./st
 export type HistoryWrite = "recorded" | "unavailable" | "schema_missing";
 
 export interface ClaimOptions {
-	/** The app's ownership policy is transfer_on_restore and the user presents the purchase as a restore. */
+	/** The user presents the purchase as a restore (a new device, a reinstall). */
+	restore?: boolean;
+	/** The app's ownership policy is transfer_on_restore: a restore by another user moves the purchase to them. */
 	transferOnRestore?: boolean;
 }
 
@@ -105,6 +110,7 @@ interface UnitRow {
 	subscription: number;
 	first_seen_at: number;
 	revoked: number;
+	events: number;
 	[column: string]: SqlStorageValue;
 }
 
@@ -116,6 +122,7 @@ interface TxnRow {
 	ack_state: ClaimTransaction["ackState"];
 	ack_attempts: number;
 	consume_state: ClaimTransaction["consumeState"];
+	observed: string | null;
 	[column: string]: SqlStorageValue;
 }
 
@@ -130,7 +137,8 @@ const SCHEMA_V2 = `
 		product_id TEXT NOT NULL,
 		subscription INTEGER NOT NULL,
 		first_seen_at INTEGER NOT NULL,
-		revoked INTEGER NOT NULL DEFAULT 0
+		revoked INTEGER NOT NULL DEFAULT 0,
+		events INTEGER NOT NULL DEFAULT 0
 	);
 	CREATE TABLE txn (
 		transaction_id TEXT PRIMARY KEY,
@@ -139,10 +147,12 @@ const SCHEMA_V2 = `
 		synced_version INTEGER NOT NULL DEFAULT 0,
 		ack_state TEXT NOT NULL DEFAULT 'none',
 		ack_attempts INTEGER NOT NULL DEFAULT 0,
-		consume_state TEXT NOT NULL DEFAULT 'none'
+		consume_state TEXT NOT NULL DEFAULT 'none',
+		observed TEXT
 	);
 	CREATE TABLE seen_notification (id TEXT PRIMARY KEY, at INTEGER NOT NULL);
 	CREATE TABLE audit (id TEXT PRIMARY KEY, entry TEXT NOT NULL);
+	CREATE TABLE outbox (id TEXT PRIMARY KEY, event TEXT NOT NULL, published INTEGER NOT NULL DEFAULT 0, queued INTEGER NOT NULL DEFAULT 0);
 `;
 
 /** The storage a new object starts with: today's version. */
@@ -224,6 +234,8 @@ export class TransactionClaim extends DurableObject<Env> {
 	readonly #sql: SqlStorage;
 	/** D1 writes, one at a time, each writing the latest state: a slow write never lands after a newer one. */
 	#writing: Promise<unknown> = Promise.resolve();
+	/** The outbox being handed on, if it is: one hand-over at a time. */
+	#dispatching: Promise<void> | undefined;
 	/** The D1 bookmark of this object's latest write, for callers to read their own write. */
 	#bookmark: string | null = null;
 	/** The one look-up of an earlier owner in D1 when a subscription's claim first opens, shared by concurrent callers. */
@@ -252,11 +264,14 @@ export class TransactionClaim extends DurableObject<Env> {
 		}
 		if (ownedBefore !== null && ownedBefore !== userId) {
 			// With transfer_on_restore, a restore moves the purchase (a whole subscription) to the user restoring it.
-			if (options.transferOnRestore && grants(purchase, now)) {
+			if (options.restore && options.transferOnRestore && grants(purchase, now)) {
 				this.#changeOwner(userId, { action: "restore_transfer", actor: "user", reason: "restored by another user", transactionId: said.transactionId });
+				this.#emit("purchase.restored", purchase);
 				const history = await this.#settle();
 				return { status: "granted", seenBefore: false, ownerUserId: userId, firstSeenAt: this.#unit()!.first_seen_at, history, purchase, transferredFrom: ownedBefore, bookmark: this.#bookmark };
 			}
+			// A sharing signal: someone else presented a purchase that is owned.
+			this.#emit("ownership.refused", purchase, { fromUserId: ownedBefore, toUserId: ownedBefore, presentedBy: userId, action: "refused" });
 			await this.#settle();
 			return { status: "owned_by_another_user", firstSeenAt: unit.first_seen_at };
 		}
@@ -272,6 +287,9 @@ export class TransactionClaim extends DurableObject<Env> {
 		if (ownedBefore === null) {
 			this.#changeOwner(userId, { action: "claim", actor: "user", reason: null, transactionId: said.transactionId });
 			this.#sql.exec(`UPDATE unit SET first_seen_at = ? WHERE id = 1`, now);
+			this.#emit("purchase.granted", purchase);
+		} else if (options.restore) {
+			this.#emit("purchase.restored", purchase);
 		}
 		const history = await this.#settle();
 		const owned = this.#unit()!;
@@ -300,7 +318,7 @@ export class TransactionClaim extends DurableObject<Env> {
 				const held = readPurchase(row.purchase);
 				const next = voided(held, statement.state, statement.asOf);
 				status = sameStatement(held, next) ? "unchanged" : "applied";
-				if (status === "applied") this.#write(next);
+				if (status === "applied") this.#put(next, Date.now());
 			}
 		}
 		if (notificationId !== undefined) {
@@ -379,7 +397,7 @@ export class TransactionClaim extends DurableObject<Env> {
 			`UPDATE txn SET consume_state = 'done', ack_state = CASE ack_state WHEN 'pending' THEN 'done' ELSE ack_state END WHERE transaction_id = ?`,
 			transactionId,
 		);
-		this.#write({ ...purchase, state: "consumed", asOf: Math.max(purchase.asOf, Date.now()) });
+		this.#put({ ...purchase, state: "consumed", asOf: Math.max(purchase.asOf, Date.now()) }, Date.now());
 		await this.#settle();
 		return { status: "consumed" };
 	}
@@ -390,6 +408,7 @@ export class TransactionClaim extends DurableObject<Env> {
 		if (!unit) return;
 		const log = createLogger(`alarm:${unit.store}:${unit.key.slice(0, 16)}`);
 		let unfinished = (await this.#sync()) !== "recorded";
+		if (!unfinished) await this.#dispatch();
 		let attempts = 0;
 		for (const row of this.#txns().filter((r) => r.ack_state === "pending")) {
 			const purchase = readPurchase(row.purchase);
@@ -462,7 +481,7 @@ export class TransactionClaim extends DurableObject<Env> {
 		const held = row ? (readPurchase(row.purchase)) : undefined;
 		const merged = mergeStatement(held, said);
 		const changed = !held || !sameStatement(held, merged);
-		if (changed) this.#write(merged);
+		if (changed) this.#put(merged, Date.now());
 		else if (held && merged.asOf > held.asOf) {
 			// The same state, confirmed later: remember when, without a D1 write.
 			this.#sql.exec(`UPDATE txn SET purchase = ? WHERE transaction_id = ?`, JSON.stringify(merged), said.transactionId);
@@ -470,7 +489,7 @@ export class TransactionClaim extends DurableObject<Env> {
 		if (said.linkedTransactionId !== null) {
 			const linked = this.#txn(said.linkedTransactionId);
 			const replaced = linked ? (readPurchase(linked.purchase)) : undefined;
-			if (replaced && replaced.state !== "superseded") this.#write({ ...replaced, state: "superseded", asOf: Math.max(replaced.asOf, said.asOf) });
+			if (replaced && replaced.state !== "superseded") this.#put({ ...replaced, state: "superseded", asOf: Math.max(replaced.asOf, said.asOf) }, Date.now());
 		}
 		return { changed };
 	}
@@ -514,7 +533,52 @@ export class TransactionClaim extends DurableObject<Env> {
 		this.#sql.exec(`UPDATE unit SET user_id = ?, revoked = ? WHERE id = 1`, toUserId, change.action === "revoke" ? 1 : 0);
 		this.#sql.exec(`UPDATE txn SET version = version + 1`);
 		this.#sql.exec(`INSERT INTO audit (id, entry) VALUES (?, ?)`, entry.id, JSON.stringify(entry));
+		if (change.action !== "claim") {
+			const purchase = this.#standing(change.transactionId, unit.subscription === 1, at);
+			this.#emit("ownership.transferred", purchase, { fromUserId: unit.user_id, toUserId, action: change.action, reason: change.reason });
+		}
 		if (toUserId !== null) this.#sql.exec(`UPDATE txn SET ack_state = 'pending' WHERE ack_state = 'none' AND json_extract(purchase, '$.needsAcknowledgement') = 1`);
+	}
+
+	/**
+	 * Stores a transaction's new state and, in the same step, the events it makes (src/events/transitions.ts) in the
+	 * outbox: what is reported is exactly what was stored. D1 gets the state at the next #settle (or from the alarm);
+	 * the outbox is handed on after that (#dispatch).
+	 */
+	#put(purchase: Purchase, now: number): void {
+		const unit = this.#unit()!;
+		const row = this.#txn(purchase.transactionId);
+		const before = row ? (row.observed ? (JSON.parse(row.observed) as Observed) : observe(readPurchase(row.purchase), now)) : undefined;
+		const latestBefore = row || unit.subscription === 0 ? undefined : this.#latestObserved(now);
+		this.#write(purchase);
+		const after = observe(purchase, now);
+		this.#sql.exec(`UPDATE txn SET observed = ? WHERE transaction_id = ?`, JSON.stringify(after), purchase.transactionId);
+		for (const type of transitions(before, after, purchase.kind, latestBefore)) this.#emit(type, purchase);
+	}
+
+	/** The subscription's latest transaction as last reported, before a new one joins it. */
+	#latestObserved(now: number): Observed | undefined {
+		const all = this.#txns().map((r) => (r.observed ? (JSON.parse(r.observed) as Observed) : observe(readPurchase(r.purchase), now)));
+		return all.reduce<Observed | undefined>((a, b) => (a === undefined || (b.expiresAt ?? 0) > (a.expiresAt ?? 0) ? b : a), undefined);
+	}
+
+	/** Puts an event in the outbox, in the same step as the change it reports. */
+	#emit(type: EventType, purchase: Purchase, ownership?: ServiceEvent["ownership"]): void {
+		const unit = this.#unit()!;
+		this.#sql.exec(`UPDATE unit SET events = events + 1 WHERE id = 1`);
+		const event: ServiceEvent = {
+			id: crypto.randomUUID(),
+			type,
+			at: Date.now(),
+			appId: unit.app_id,
+			userId: unit.user_id,
+			store: unit.store as Store,
+			claim: unit.key,
+			sequence: unit.events + 1,
+			purchase: viewOf(purchase, unit.user_id),
+			...(ownership ? { ownership } : {}),
+		};
+		this.#sql.exec(`INSERT INTO outbox (id, event) VALUES (?, ?)`, event.id, JSON.stringify(event));
 	}
 
 	/** Stores a transaction's new state; D1 gets it at the next #settle (or from the alarm). */
@@ -532,7 +596,49 @@ export class TransactionClaim extends DurableObject<Env> {
 		const history = await this.#sync();
 		const ackPending = this.#txns().some((r) => r.ack_state === "pending");
 		if (history !== "recorded" || ackPending) await this.#scheduleRetry(history === "recorded" ? 0 : FIRST_RETRY_MS);
+		// Events go out once D1 holds what they report, and without the caller waiting for them.
+		if (history === "recorded") this.ctx.waitUntil(this.#dispatch());
 		return history;
+	}
+
+	/**
+	 * Hands the outbox on: each event to the live channel of the user it concerns (and of the user a transfer took
+	 * it from), and to the queue that delivers webhooks. An event leaves the outbox once both have it; whatever is
+	 * left is retried from the alarm. Channels and webhook receivers see an event at least once, by its id.
+	 */
+	#dispatch(): Promise<void> {
+		this.#dispatching ??= (async () => {
+			const rows = this.#sql.exec<{ id: string; event: string; published: number; queued: number }>(`SELECT id, event, published, queued FROM outbox ORDER BY rowid LIMIT 50`).toArray();
+			if (rows.length === 0) return;
+			const log = createLogger("claim:dispatch");
+			const events = rows.map((r) => ({ row: r, event: JSON.parse(r.event) as ServiceEvent }));
+			const unpublished = events.filter((e) => e.row.published === 0);
+			const byUser = new Map<string, ServiceEvent[]>();
+			for (const { event } of unpublished) {
+				for (const user of new Set([event.userId, event.ownership?.fromUserId].filter((u): u is string => typeof u === "string"))) {
+					byUser.set(user, [...(byUser.get(user) ?? []), event]);
+				}
+			}
+			try {
+				const appId = this.#unit()!.app_id;
+				await Promise.all([...byUser].map(([user, list]) => this.env.CHANNELS.get(this.env.CHANNELS.idFromName(channelName(appId, user))).publish(appId, user, list)));
+				for (const { row } of unpublished) this.#sql.exec(`UPDATE outbox SET published = 1 WHERE id = ?`, row.id);
+			} catch (err) {
+				log.warn("events_not_published", { count: unpublished.length, error: err });
+			}
+			const unqueued = events.filter((e) => e.row.queued === 0);
+			try {
+				if (unqueued.length > 0) await this.env.EVENTS.sendBatch(unqueued.map(({ event }) => ({ body: { kind: "event", event }, contentType: "json" as const })));
+				for (const { row } of unqueued) this.#sql.exec(`UPDATE outbox SET queued = 1 WHERE id = ?`, row.id);
+			} catch (err) {
+				log.warn("events_not_queued", { count: unqueued.length, error: err });
+			}
+			this.#sql.exec(`DELETE FROM outbox WHERE published = 1 AND queued = 1`);
+			if (this.#sql.exec(`SELECT 1 FROM outbox LIMIT 1`).toArray().length > 0) await this.#scheduleRetry(FIRST_RETRY_MS);
+		})().finally(() => {
+			this.#dispatching = undefined;
+		});
+		return this.#dispatching;
 	}
 
 	/** Writes every transaction D1 does not have in its latest state, in one batch, one batch at a time. */

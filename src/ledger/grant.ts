@@ -41,7 +41,7 @@ export function claimOf(env: Env, purchase: Purchase): ClaimApi {
 export async function grantPurchase(env: Env, app: AppConfig, config: Config, verified: Purchase, userId: string, options: { restore?: boolean } = {}): Promise<Grant> {
 	const purchase = await withGoogleSubscription(env, app, config, verified);
 	const transferOnRestore = options.restore === true && app.ownership === "transfer_on_restore";
-	const outcome = await claimOf(env, purchase).claim(purchase, userId, { transferOnRestore });
+	const outcome = await claimOf(env, purchase).claim(purchase, userId, { restore: options.restore === true, transferOnRestore });
 	switch (outcome.status) {
 		case "owned_by_another_user":
 			throw new Refusal("owned_by_another_user", "this purchase was already claimed by another user");

@@ -6,6 +6,7 @@ import { calls } from "./calls";
 import { addFault } from "./faults";
 import { expireAllTokens } from "./google-auth";
 import { clientPurchaseJson, CreateGooglePurchase, createGooglePurchase, googlePurchases, statesFor, UpdateGooglePurchase } from "./google-purchases";
+import { notificationAdmin } from "./notification-admin";
 
 /**
  * The emulator's own API, for tests and the README walkthrough. Not part of any store. Bodies are parsed with zod
@@ -16,7 +17,8 @@ import { clientPurchaseJson, CreateGooglePurchase, createGooglePurchase, googleP
  *   POST /_emulator/faults                   {match, mode: error|slow|garbage, status?, delayMs?, times?}
  *   GET  /_emulator/calls?match=&endpoint=   the calls received, newest last
  *   POST /_emulator/google/expire-tokens     every access token issued so far expires now
- *   /_emulator/apple/...                     App Store transactions and coded errors: see apple-admin.ts
+ *   /_emulator/apple/...                     App Store transactions, notifications and coded errors: see apple-admin.ts
+ *   /_emulator/notifications, /outbox        every store notification and the deliveries due: see notification-admin.ts
  */
 export const admin = new Hono();
 
@@ -92,3 +94,4 @@ admin.get("/calls", (c) => {
 admin.post("/google/expire-tokens", (c) => c.json({ expired: expireAllTokens() }));
 
 admin.route("/apple", appleAdmin);
+admin.route("/", notificationAdmin);

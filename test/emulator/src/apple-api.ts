@@ -8,6 +8,7 @@ import {
 	signApple,
 	signTransaction,
 	subscriptionChain,
+	subscriptionStatus,
 	type AppleTransactionRecord,
 } from "./apple-transactions";
 import { storeEndpoint } from "./store-endpoint";
@@ -17,15 +18,6 @@ import { storeEndpoint } from "./store-endpoint";
  * (endpoints.appleProduction) and {base}/apple/sandbox (endpoints.appleSandbox). Each server knows only its own
  * environment's transactions, and only those of the app named by the token's `bid`.
  */
-
-/**
- * 1 active, 2 expired, 5 revoked (https://developer.apple.com/documentation/appstoreserverapi/status); billing
- * retry and grace period are not modelled.
- */
-function subscriptionStatus(t: AppleTransactionRecord): number {
-	if (t.revocationDate !== null) return 5;
-	return (t.expiresDate ?? 0) > Date.now() ? 1 : 2;
-}
 
 export function appleApi(environment: "Production" | "Sandbox") {
 	const api = new Hono();

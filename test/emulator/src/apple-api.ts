@@ -1,6 +1,7 @@
 import { Hono, type Context } from "hono";
 import { authenticateApple } from "./apple-auth";
 import { appleError, injectedApiError } from "./apple-errors";
+import { notificationHistory, subjectOfHistoryRequest } from "./apple-history";
 import { configOf } from "./config";
 import {
 	appleTransactions,
@@ -16,7 +17,8 @@ import { storeEndpoint } from "./store-endpoint";
 /**
  * The App Store Server API endpoints the service uses, for one environment: mounted at {base}/apple/production
  * (endpoints.appleProduction) and {base}/apple/sandbox (endpoints.appleSandbox). Each server knows only its own
- * environment's transactions, and only those of the app named by the token's `bid`.
+ * environment's transactions, and only those of the app named by the token's `bid`: Get Transaction Info, Get All
+ * Subscription Statuses, and Get Notification History (apple-history.ts).
  */
 
 export function appleApi(environment: "Production" | "Sandbox") {
@@ -75,6 +77,8 @@ export function appleApi(environment: "Production" | "Sandbox") {
 		}
 		return c.json({ environment, bundleId: transaction.bundleId, ...(app ? { appAppleId: app.appAppleId } : {}), data });
 	});
+
+	api.post("/inApps/v1/notifications/history", storeEndpoint("apple.notifications.history", subjectOfHistoryRequest), notificationHistory(environment));
 
 	return api;
 }

@@ -11,7 +11,7 @@ import { emulator, json } from "./support/service.ts";
 /**
  * What the stores list for the scheduled catch-up, played by the emulator from what it holds: Apple's Get
  * Notification History and Google's voidedpurchases.list, with their paging (pages of 2 in tests), filters, limits
- * and authentication. Each test keeps to its own customer or package window: the emulator is shared by every test.
+ * and authentication. Each test keeps to its own customer or package window: the emulator is shared by every test of the file.
  */
 
 const DAY = 24 * 3600 * 1000;

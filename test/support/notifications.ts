@@ -22,7 +22,7 @@ export interface DeliveredNotification {
 }
 
 export interface DeliverOptions {
-	/** Deliver only these (the outbox is shared by every test of the run). */
+	/** Deliver only these (each test file has an emulator of its own, whose outbox holds what every test of the file made). */
 	only?: (delivery: OutboxDelivery) => boolean;
 	/** All at once instead of one by one, in order. */
 	concurrently?: boolean;

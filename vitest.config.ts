@@ -10,7 +10,9 @@ const EMULATOR_BUNDLE = ".tmp/store-emulator.js";
 export default defineConfig(async () => {
 	const [migrations, fixtures] = await Promise.all([
 		readD1Migrations("./migrations"),
-		createFixtures({ emulatorUrl: EMULATOR_URL, storeTimeoutMs: 1_500, includeTestApps: true }),
+		// Store notifications wait in the emulator's outbox ("hold"): tests deliver them through the service's fetch
+		// handler (test/support/notifications.ts). Pages of two exercise the history and voided lists' paging.
+		createFixtures({ emulatorUrl: EMULATOR_URL, storeTimeoutMs: 1_500, includeTestApps: true, serviceUrl: "https://iap-edge.test", notifyMode: "hold", storePageSize: 2 }),
 		// Auxiliary workers are plain JavaScript to Miniflare: bundle the emulator once per run.
 		build({
 			entryPoints: ["test/emulator/src/index.ts"],

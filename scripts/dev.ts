@@ -8,6 +8,8 @@
  * for `npm run start:local`) is never read, written or deleted here. APPS_CONFIG and EMULATOR_CONFIG are also
  * removed from the workers' environment, since wrangler lets process.env override env files.
  * Then the D1 migrations are applied to the local database. Nothing here needs store credentials or a network.
+ * The emulator sends the stores' notifications to the service itself (EMULATOR_CONFIG.notify.mode "push"), and the
+ * service runs with --test-scheduled, so `curl http://127.0.0.1:8787/__scheduled` runs the Cron catch-up.
  *
  * `npm run demo` does the same, then walks through a sample purchase (scripts/demo.ts).
  * Flags: --demo (run the walkthrough once both are up), --exit (stop after the walkthrough: CI, smoke tests).
@@ -49,7 +51,8 @@ const emulator = `http://${HOST}:${EMULATOR_PORT}`;
 
 const SERVICE_VARS = resolve(".dev.vars.generated");
 const EMULATOR_VARS = resolve("test/emulator/.dev.vars.generated");
-const fixtures = await createFixtures({ emulatorUrl: emulator });
+// The emulator POSTs store notifications to the service itself ("push"), retrying a few times when it fails.
+const fixtures = await createFixtures({ emulatorUrl: emulator, serviceUrl: service, notifyMode: "push" });
 // Single-quoted: these are dotenv files, and the JSON must reach the Worker byte for byte.
 const header = "# Written by `npm run dev` / `npm run demo` at every start (throwaway keys for the store emulator). Your own configuration goes in .dev.vars.\n";
 writeFileSync(SERVICE_VARS, `${header}APPS_CONFIG='${JSON.stringify(fixtures.appsConfig)}'\n`, { mode: 0o600 });
@@ -97,13 +100,15 @@ startWorker(
 	["--port", String(EMULATOR_PORT), "--inspector-port", String(EMULATOR_INSPECTOR_PORT), "--env-file", EMULATOR_VARS],
 	"test/emulator",
 );
-startWorker("service", ["--port", String(SERVICE_PORT), "--inspector-port", String(SERVICE_INSPECTOR_PORT), "--env-file", SERVICE_VARS]);
+// --test-scheduled: GET /__scheduled runs the Cron Trigger (the catch-up on what store notifications missed).
+startWorker("service", ["--port", String(SERVICE_PORT), "--inspector-port", String(SERVICE_INSPECTOR_PORT), "--env-file", SERVICE_VARS, "--test-scheduled"]);
 
 const up = await Promise.all([waitFor(`${service}/health`), waitFor(`${emulator}/_emulator/calls`)]);
 if (!up.every(Boolean)) await supervisor.stop(1, "a worker did not come up within 60 s");
 if (quiet) console.log(`${command}: both workers are up (their logs are hidden in the demo; \`npm run dev\` shows them)`);
 console.log(`\n${command}: service  ${service}  (try: curl ${service}/health; devtools inspector on port ${SERVICE_INSPECTOR_PORT})`);
-console.log(`${command}: emulator ${emulator}  (admin API under /_emulator/, see README; inspector on port ${EMULATOR_INSPECTOR_PORT})\n`);
+console.log(`${command}: emulator ${emulator}  (admin API under /_emulator/, see README; inspector on port ${EMULATOR_INSPECTOR_PORT})`);
+console.log(`${command}: store notifications go to ${service}/v1/notifications/{apple,google}; run the Cron catch-up with: curl ${service}/__scheduled\n`);
 
 if (args.has("--demo")) {
 	const ok = await runDemo(service, emulator).catch((error: unknown) => {

@@ -8,7 +8,7 @@ import { loadConfig } from "../../src/config/load";
 import type { AppConfig, Config } from "../../src/config/schema";
 import { Refusal } from "../../src/answers";
 import { APPLE_SAMPLE } from "./apple-fixtures.ts";
-import { json } from "./service.ts";
+import { json, type SentNotification } from "./service.ts";
 
 export type AppleTransactionType = "Consumable" | "Non-Consumable" | "Auto-Renewable Subscription" | "Non-Renewing Subscription";
 export type Revocation = boolean | "REFUND_FULL" | "REFUND_PRORATED" | "FAMILY_REVOKE";
@@ -25,6 +25,8 @@ export interface CreatedAppleTransaction {
 	signedTransaction: string;
 	/** The base64 app receipt StoreKit 1 would hand the app. */
 	receipt: string;
+	/** The notification sent for the purchase, with `notify: true`. */
+	notifications: SentNotification[];
 }
 
 async function adminFetch(path: string, init?: RequestInit): Promise<Response> {
@@ -45,7 +47,31 @@ export interface CreateAppleTransactionInput {
 	quantity?: number;
 	/** Renew this subscription: a new transaction with the same original id. */
 	renewalOf?: string;
+	/** With renewalOf: the renewed transaction was upgraded (it carries isUpgraded). */
+	upgrade?: boolean;
 	account?: string;
+	/** Auto-renewable subscriptions: default true. */
+	autoRenew?: boolean;
+	/** SUBSCRIBED / DID_RENEW / ONE_TIME_CHARGE: true sends it, false only records it (for the history); none when left out. */
+	notify?: boolean;
+}
+
+export interface AppleTransactionUpdate {
+	revoked?: Revocation;
+	expiresInSeconds?: number;
+	appAccountToken?: string | null;
+	autoRenew?: boolean;
+	/** A renewal failed: Apple retries billing, with a grace period or without; false: the retry ended. */
+	billingRetry?: { gracePeriodSeconds?: number } | false;
+	/** Send the notification for the change (default true). */
+	notify?: boolean;
+}
+
+/** What POST /_emulator/apple/notifications answers. */
+export interface SentAppleNotification {
+	notificationUUID: string;
+	signedPayload: string;
+	payload: Record<string, any>;
 }
 
 export const appleEmulator = {
@@ -62,10 +88,22 @@ export const appleEmulator = {
 	async transaction(id: string): Promise<Record<string, unknown>> {
 		return json(await adminFetch(`/apple/transactions/${encodeURIComponent(id)}`));
 	},
-	/** Refund, revoke or expire a transaction after the app received it. */
-	async updateTransaction(id: string, patch: { revoked?: Revocation; expiresInSeconds?: number; appAccountToken?: string | null }): Promise<void> {
+	/** Refund, revoke, expire or change the renewal of a transaction after the app received it; answers it and the notifications sent. */
+	async updateTransaction(id: string, patch: AppleTransactionUpdate): Promise<Record<string, unknown> & { notifications: SentNotification[] }> {
 		const response = await adminFetch(`/apple/transactions/${encodeURIComponent(id)}`, post(patch));
 		if (response.status !== 200) throw new Error(`emulator refused update: ${await response.text()}`);
+		return json(response);
+	},
+	/** Any App Store Server Notification V2 about a transaction as it stands now (sent unless notify is false). */
+	async notify(
+		transactionId: string,
+		notificationType: string,
+		subtype?: string,
+		options: { notify?: boolean; consumptionRequestReason?: string } = {},
+	): Promise<SentAppleNotification> {
+		const response = await adminFetch("/apple/notifications", post({ transactionId, notificationType, ...(subtype === undefined ? {} : { subtype }), ...options }));
+		if (response.status !== 201) throw new Error(`emulator refused notification: ${await response.text()}`);
+		return json(response);
 	},
 	/** Apple's coded error (App Store Server API) or a verifyReceipt status, for the next `times` calls matching. */
 	async error(fault: { match: string; errorCode?: number; receiptStatus?: number; isRetryable?: boolean; retryAfterSeconds?: number; times?: number }): Promise<void> {

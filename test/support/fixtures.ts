@@ -1,7 +1,8 @@
 /**
  * One set of apps, credentials and emulator registrations, generated fresh for each test run and each
  * `npm run dev`. The service gets APPS_CONFIG (private keys); the emulator gets EMULATOR_CONFIG (the
- * matching public keys), exactly as the real stores know only your public keys.
+ * matching public keys), exactly as the real stores know only your public keys. The one exception is Google's
+ * own key for Pub/Sub push tokens, which the emulator (playing Google) holds and publishes at its certs URL.
  */
 import { createAppleFixtures } from "./apple-fixtures.ts";
 import { generateRsaKeyPair } from "./keys.ts";
@@ -13,6 +14,15 @@ export interface FixtureOptions {
 	storeTimeoutMs?: number;
 	/** Tests add apps of their own (token cache, keyed /verify); `npm run dev` has just the sample. */
 	includeTestApps?: boolean;
+	/**
+	 * Where the service answers, e.g. http://127.0.0.1:8787 or https://iap-edge.test: the store notifications'
+	 * URLs and the Pub/Sub push audience are its /v1/notifications/apple and /v1/notifications/google.
+	 */
+	serviceUrl?: string;
+	/** "push": the emulator POSTs notifications itself (`npm run dev`); "hold" (default): tests deliver them from its outbox. */
+	notifyMode?: "push" | "hold";
+	/** Items per page of Get Notification History and voidedpurchases.list; tests make it small to exercise paging. */
+	storePageSize?: number;
 }
 
 export const SAMPLE_APP = {
@@ -22,6 +32,9 @@ export const SAMPLE_APP = {
 	apiKey: "sample-api-key-0123456789abcdef",
 	clientEmail: "iap-verifier@iap-edge-sample.iam.gserviceaccount.com",
 } as const;
+
+/** The Pub/Sub push subscription's service account, which the service expects on every RTDN push. */
+export const PUSH_SERVICE_ACCOUNT = "rtdn-push@iap-edge-sample.iam.gserviceaccount.com";
 
 export const TEST_APPS = {
 	sandbox: { id: "sandbox-app", packageName: "com.example.sandbox", apiKey: "sandbox-api-key-0123456789abcdef" },
@@ -51,8 +64,10 @@ export interface Fixtures {
 export async function createFixtures(options: FixtureOptions): Promise<Fixtures> {
 	const base = options.emulatorUrl.replace(/\/+$/, "");
 	const tokenUri = `${base}/google/token`;
-	const sampleKey = await generateRsaKeyPair();
-	const tokenCacheKey = await generateRsaKeyPair();
+	const [sampleKey, tokenCacheKey, pushKey] = await Promise.all([generateRsaKeyPair(), generateRsaKeyPair(), generateRsaKeyPair()]);
+	const service = (options.serviceUrl ?? "https://iap-edge.test").replace(/\/+$/, "");
+	const notifications = { appleUrl: `${service}/v1/notifications/apple`, googleUrl: `${service}/v1/notifications/google` };
+	const googlePush = { audience: notifications.googleUrl, serviceAccountEmail: PUSH_SERVICE_ACCOUNT };
 
 	const serviceAccount = (clientEmail: string, privateKeyPem: string) => ({
 		type: "service_account",
@@ -137,13 +152,19 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 	}
 	apps.push(...apple.extraApps);
 
+	const pageSize = options.storePageSize === undefined ? {} : { voidedPageSize: options.storePageSize };
 	return {
 		appsConfig: {
 			apps,
-			endpoints: { googlePlay: `${base}/google`, ...apple.endpoints },
+			endpoints: { googlePlay: `${base}/google`, googleCerts: `${base}/google/oauth2/v3/certs`, ...apple.endpoints },
 			storeTimeoutMs: options.storeTimeoutMs ?? 10_000,
+			notifications: { googlePush },
 			...(apple.appleRootCertificates.length > 0 ? { appleRootCertificates: apple.appleRootCertificates } : {}),
 		},
-		emulatorConfig: { google: { serviceAccounts }, apple: apple.emulator },
+		emulatorConfig: {
+			google: { serviceAccounts, push: { privateKey: pushKey.privateKeyPem, kid: crypto.randomUUID().replaceAll("-", ""), ...googlePush }, ...pageSize },
+			apple: { ...apple.emulator, ...(options.storePageSize === undefined ? {} : { historyPageSize: options.storePageSize }) },
+			notify: { ...notifications, mode: options.notifyMode ?? "hold" },
+		},
 	};
 }

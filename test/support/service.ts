@@ -45,6 +45,70 @@ export interface CreatedGooglePurchase {
 	type: "product" | "subscription";
 	localVerificationData: string;
 	expiryTime: number | null;
+	linkedPurchaseToken: string | null;
+	notifications: SentNotification[];
+}
+
+export interface GooglePurchaseUpdate {
+	state?: string;
+	expiresInSeconds?: number;
+	acknowledged?: boolean;
+	/** Void it (refunded): it joins voidedpurchases.list and a voidedPurchaseNotification is sent. */
+	refund?: true;
+	/** With refund: 0 user, 1 developer, 2 Google; and why, 0-7 (default 0 and 1). */
+	voidedSource?: 0 | 1 | 2;
+	voidedReason?: number;
+	/** Send the RTDN for the change (default true). */
+	notify?: boolean;
+}
+
+export interface GoogleNotifyInput {
+	kind: "subscription" | "one_time" | "voided" | "test";
+	purchaseToken?: string;
+	/** kind "test" without a purchase. */
+	packageName?: string;
+	notificationType?: number;
+	refundType?: 1 | 2;
+	notify?: boolean;
+}
+
+/** A notification the admin API sent (or, with notify false, only recorded). */
+export interface SentNotification {
+	messageId?: string;
+	notificationUUID?: string;
+	type?: string;
+	notificationType?: string;
+	subtype?: string;
+	sent: boolean;
+}
+
+/** GET /_emulator/notifications */
+export interface EmulatorNotification {
+	id: string;
+	store: "app_store" | "google_play";
+	type: string;
+	subtype: string | null;
+	transactionId: string | null;
+	createdAt: number;
+	sent: boolean;
+	deliveries: { at: number; status: number }[];
+	delivered: boolean;
+}
+
+/** GET /_emulator/outbox */
+export interface OutboxDelivery {
+	deliveryId: string;
+	notificationId: string;
+	store: "app_store" | "google_play";
+	type: string;
+	subtype: string | null;
+	transactionId: string | null;
+	attempts: number;
+	/** notify.appleUrl / googleUrl, or the service's path when they are not set. */
+	url: string;
+	method: "POST";
+	headers: Record<string, string>;
+	body: string;
 }
 
 async function emulatorFetch(path: string, init?: RequestInit): Promise<Response> {
@@ -61,6 +125,10 @@ export const emulator = {
 		acknowledged?: boolean;
 		expiresInSeconds?: number;
 		gone?: boolean;
+		/** Subscriptions: the earlier purchase this one upgrades, downgrades or resubscribes. */
+		linkedPurchaseToken?: string;
+		/** SUBSCRIPTION_PURCHASED / ONE_TIME_PRODUCT_PURCHASED: true sends it, false only records it; none when left out. */
+		notify?: boolean;
 	}): Promise<CreatedGooglePurchase> {
 		const response = await emulatorFetch("/google/purchases", {
 			method: "POST",
@@ -73,8 +141,30 @@ export const emulator = {
 	async googlePurchase(token: string): Promise<{ acknowledged: boolean; consumed: boolean; state: string }> {
 		return json(await emulatorFetch(`/google/purchases/${encodeURIComponent(token)}`));
 	},
-	async updateGooglePurchase(token: string, patch: Record<string, unknown>): Promise<void> {
-		await emulatorFetch(`/google/purchases/${encodeURIComponent(token)}`, { method: "POST", body: JSON.stringify(patch) });
+	/** Change a purchase as Google would; the RTDN for the change is sent unless `notify: false`. Answers what the emulator holds now. */
+	async updateGooglePurchase(token: string, patch: GooglePurchaseUpdate): Promise<Record<string, unknown> & { notifications: SentNotification[] }> {
+		return json(await emulatorFetch(`/google/purchases/${encodeURIComponent(token)}`, { method: "POST", body: JSON.stringify(patch) }));
+	},
+	/** Any Real-time Developer Notification, about a purchase as it stands now (or a test notification). */
+	async googleNotify(input: GoogleNotifyInput): Promise<{ messageId: string; body: string; notification: Record<string, unknown> }> {
+		const response = await emulatorFetch("/google/notifications", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(input) });
+		if (response.status !== 201) throw new Error(`emulator refused notification: ${await response.text()}`);
+		return json(response);
+	},
+	/** Every notification the emulator made (newest last), filtered by store, transaction id / purchase token, type. */
+	async notifications(filter: { store?: "app_store" | "google_play"; transaction?: string; type?: string } = {}): Promise<EmulatorNotification[]> {
+		const query = new URLSearchParams(Object.entries(filter).filter((entry): entry is [string, string] => entry[1] !== undefined));
+		return (await json<{ notifications: EmulatorNotification[] }>(await emulatorFetch(`/notifications?${query}`))).notifications;
+	},
+	/** The deliveries due (hold mode): every notification sent and not yet delivered, oldest first. Marks nothing. */
+	async outbox(): Promise<OutboxDelivery[]> {
+		return (await json<{ deliveries: OutboxDelivery[] }>(await emulatorFetch("/outbox"))).deliveries;
+	},
+	/** Tells the emulator what the receiver answered for one delivery: a 2xx delivers it, anything else keeps it. */
+	async reportDelivery(deliveryId: string, status: number): Promise<EmulatorNotification> {
+		const response = await emulatorFetch(`/outbox/${encodeURIComponent(deliveryId)}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ status }) });
+		if (response.status !== 200) throw new Error(`emulator refused the delivery report: ${await response.text()}`);
+		return json(response);
 	},
 	async fault(fault: { match: string; mode: "error" | "slow" | "garbage"; status?: number; delayMs?: number; times?: number }): Promise<void> {
 		const response = await emulatorFetch("/faults", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(fault) });

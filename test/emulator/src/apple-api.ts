@@ -1,6 +1,7 @@
 import { Hono, type Context } from "hono";
 import { authenticateApple } from "./apple-auth";
 import { appleError, injectedApiError } from "./apple-errors";
+import { notificationHistory, subjectOfHistoryRequest } from "./apple-history";
 import { configOf } from "./config";
 import {
 	appleTransactions,
@@ -8,6 +9,7 @@ import {
 	signApple,
 	signTransaction,
 	subscriptionChain,
+	subscriptionStatus,
 	type AppleTransactionRecord,
 } from "./apple-transactions";
 import { storeEndpoint } from "./store-endpoint";
@@ -15,17 +17,9 @@ import { storeEndpoint } from "./store-endpoint";
 /**
  * The App Store Server API endpoints the service uses, for one environment: mounted at {base}/apple/production
  * (endpoints.appleProduction) and {base}/apple/sandbox (endpoints.appleSandbox). Each server knows only its own
- * environment's transactions, and only those of the app named by the token's `bid`.
+ * environment's transactions, and only those of the app named by the token's `bid`: Get Transaction Info, Get All
+ * Subscription Statuses, and Get Notification History (apple-history.ts).
  */
-
-/**
- * 1 active, 2 expired, 5 revoked (https://developer.apple.com/documentation/appstoreserverapi/status); billing
- * retry and grace period are not modelled.
- */
-function subscriptionStatus(t: AppleTransactionRecord): number {
-	if (t.revocationDate !== null) return 5;
-	return (t.expiresDate ?? 0) > Date.now() ? 1 : 2;
-}
 
 export function appleApi(environment: "Production" | "Sandbox") {
 	const api = new Hono();
@@ -83,6 +77,8 @@ export function appleApi(environment: "Production" | "Sandbox") {
 		}
 		return c.json({ environment, bundleId: transaction.bundleId, ...(app ? { appAppleId: app.appAppleId } : {}), data });
 	});
+
+	api.post("/inApps/v1/notifications/history", storeEndpoint("apple.notifications.history", subjectOfHistoryRequest), notificationHistory(environment));
 
 	return api;
 }

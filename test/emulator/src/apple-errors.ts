@@ -9,6 +9,13 @@ import { takeFault } from "./faults";
 
 const MESSAGES: Record<number, string> = {
 	4000006: "Invalid transaction id.",
+	4000012: "Invalid request. The start date is earlier than the allowed start date.",
+	4000013: "Invalid request. The end date precedes the start date or the dates are the same.",
+	4000014: "Invalid request. The pagination token is invalid.",
+	4000015: "Invalid request. The start date is not a timestamp value in milliseconds.",
+	4000016: "Invalid request. The end date is not a timestamp value in milliseconds.",
+	4000018: "Invalid request. The notification type or subtype is invalid.",
+	4000019: "Invalid request. The request has too many filters: use transactionId or notificationType, not both.",
 	4040002: "Account not found. Please try again.",
 	4040004: "App not found. Please try again.",
 	4040006: "Original transaction id not found. Please try again.",

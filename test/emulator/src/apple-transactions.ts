@@ -39,6 +39,14 @@ export interface AppleTransactionRecord {
 	subscriptionGroupIdentifier: string | null;
 	revocationDate: number | null;
 	revocationType: RevocationType | null;
+	/** Auto-renewable subscriptions: whether the customer leaves auto-renew on (null for other types). */
+	autoRenew: boolean | null;
+	/** Apple is trying to collect a renewal that failed (DID_FAIL_TO_RENEW). */
+	isInBillingRetry: boolean;
+	/** The end of the billing grace period, while the customer keeps access. */
+	gracePeriodExpiresDate: number | null;
+	/** Replaced by an upgrade to another product of the group. */
+	isUpgraded: boolean;
 }
 
 export const appleTransactions = new Map<string, AppleTransactionRecord>();
@@ -61,20 +69,39 @@ export const CreateAppleTransaction = z
 		quantity: positiveWhole.optional(),
 		/** A renewal of this subscription: same original id, account and group. */
 		renewalOf: z.string().optional(),
+		/** With renewalOf: the renewed transaction was upgraded (isUpgraded), e.g. to another product of the group. */
+		upgrade: z.boolean().optional(),
 		account: nonEmptyString.optional(),
+		/** Auto-renewable subscriptions: default true. */
+		autoRenew: z.boolean().optional(),
+		/** The store's notification of the purchase (SUBSCRIBED, DID_RENEW, ONE_TIME_CHARGE): true sends it, false only records it; none without. */
+		notify: z.boolean().optional(),
 	})
 	.refine((input) => input.bundleId !== undefined || input.renewalOf !== undefined, {
 		path: ["bundleId"],
 		error: "must be a non-empty string (unless renewalOf names the subscription renewed)",
-	});
+	})
+	.refine((input) => input.upgrade === undefined || input.renewalOf !== undefined, { path: ["upgrade"], error: "needs renewalOf: the transaction upgraded from" });
 export type CreateAppleTransaction = z.output<typeof CreateAppleTransaction>;
 
-/** POST /_emulator/apple/transactions/{id}: a refund, revocation or expiry after the fact. */
+const GRACE = "must be a number of seconds, more than 0";
+
+/** POST /_emulator/apple/transactions/{id}: a refund, revocation, expiry or renewal change after the fact (apple-changes.ts). */
 export const UpdateAppleTransaction = z.object({
 	revoked: Revoked.optional(),
 	expiresInSeconds: z.number().optional(),
 	appAccountToken: z.string().nullable().optional(),
+	autoRenew: z.boolean().optional(),
+	/** A renewal failed and Apple retries billing, with a grace period or without; false: the retry ended. */
+	billingRetry: z
+		.union([z.object({ gracePeriodSeconds: z.number({ error: GRACE }).positive({ error: GRACE }).optional() }).strict(), z.literal(false)], {
+			error: "must be {} or {gracePeriodSeconds} to start a billing retry, or false to end it",
+		})
+		.optional(),
+	/** Send the store's notification of the change. Default true. */
+	notify: z.boolean().optional(),
 });
+export type UpdateAppleTransaction = z.output<typeof UpdateAppleTransaction>;
 
 let sequence = 0;
 
@@ -114,8 +141,18 @@ export function createAppleTransaction(input: CreateAppleTransaction): AppleTran
 		subscriptionGroupIdentifier: subscription ? (renewed?.subscriptionGroupIdentifier ?? `group.${input.productId}`) : null,
 		revocationDate: null,
 		revocationType: null,
+		autoRenew: subscription ? (input.autoRenew ?? true) : null,
+		isInBillingRetry: false,
+		gracePeriodExpiresDate: null,
+		isUpgraded: false,
 	};
 	applyRevocation(record, input.revoked);
+	if (renewed) {
+		// The renewal is the subscription's next period: a billing retry of the one renewed is over (recovered).
+		renewed.isInBillingRetry = false;
+		renewed.gracePeriodExpiresDate = null;
+		if (input.upgrade) renewed.isUpgraded = true;
+	}
 	appleTransactions.set(transactionId, record);
 	return record;
 }
@@ -153,6 +190,7 @@ export function transactionPayload(t: AppleTransactionRecord): Record<string, un
 			: {}),
 		environment: t.environment,
 		transactionReason: t.originalTransactionId === t.transactionId ? "PURCHASE" : "RENEWAL",
+		...(t.isUpgraded ? { isUpgraded: true } : {}),
 		storefront: "USA",
 		storefrontId: "143441",
 		price: 990,
@@ -160,16 +198,32 @@ export function transactionPayload(t: AppleTransactionRecord): Record<string, un
 	};
 }
 
-/** JWSRenewalInfoDecodedPayload for the latest transaction of a subscription. */
-export function renewalInfoPayload(t: AppleTransactionRecord): Record<string, unknown> {
-	const active = t.revocationDate === null && (t.expiresDate ?? 0) > Date.now();
+/**
+ * Get All Subscription Statuses' and notifications' status: 1 active, 2 expired, 3 billing retry, 4 billing grace
+ * period, 5 revoked (https://developer.apple.com/documentation/appstoreserverapi/status).
+ */
+export function subscriptionStatus(t: AppleTransactionRecord, now = Date.now()): number {
+	if (t.revocationDate !== null) return 5;
+	if (t.isInBillingRetry) return t.gracePeriodExpiresDate !== null && t.gracePeriodExpiresDate > now ? 4 : 3;
+	return (t.expiresDate ?? 0) > now ? 1 : 2;
+}
+
+/**
+ * JWSRenewalInfoDecodedPayload for the latest transaction of a subscription
+ * (https://developer.apple.com/documentation/appstoreserverapi/jwsrenewalinfodecodedpayload). expirationIntent, once
+ * it has expired: 1 the customer canceled (auto-renew off), 2 a billing error.
+ */
+export function renewalInfoPayload(t: AppleTransactionRecord, now = Date.now()): Record<string, unknown> {
+	const status = subscriptionStatus(t, now);
 	return {
 		originalTransactionId: t.originalTransactionId,
 		autoRenewProductId: t.productId,
 		productId: t.productId,
-		autoRenewStatus: active ? 1 : 0,
-		...(active ? {} : { expirationIntent: 1 }),
-		signedDate: Date.now(),
+		autoRenewStatus: t.autoRenew === false || t.revocationDate !== null ? 0 : 1,
+		...(status === 2 || status === 3 || status === 4 ? { expirationIntent: t.autoRenew === false ? 1 : 2 } : {}),
+		isInBillingRetryPeriod: t.isInBillingRetry,
+		...(t.isInBillingRetry && t.gracePeriodExpiresDate !== null ? { gracePeriodExpiresDate: t.gracePeriodExpiresDate } : {}),
+		signedDate: now,
 		environment: t.environment,
 		recentSubscriptionStartDate: t.originalPurchaseDate,
 		...(t.expiresDate !== null ? { renewalDate: t.expiresDate } : {}),

@@ -31,22 +31,60 @@ const AppleApp = z.object({
 	sharedSecret: z.string().optional(),
 });
 
+const pageSize = z.number().int().min(1).max(1000);
+
 const Apple = z.object({
 	/** Apple's side of signed data: the test PKI leaf's private key (PKCS#8 PEM) and x5c = [leaf, intermediate, root]. */
 	signing: z.object({ privateKey: z.string(), x5c: z.array(z.string()) }).default({ privateKey: "", x5c: [] }),
 	apiKeys: z.array(AppleApiKey).default([]),
 	apps: z.array(AppleApp).default([]),
+	/** Get Notification History: notifications per page (Apple's own size is not documented; tests set 2 to page). */
+	historyPageSize: pageSize.default(20),
+});
+
+/**
+ * Pub/Sub's side of an authenticated push subscription: the key Google signs each push's OIDC token with
+ * (published at GET /google/oauth2/v3/certs), the subscription's service account and audience.
+ */
+const GooglePush = z.object({
+	/** PKCS#8 PEM of an RSA key (RS256). */
+	privateKey: z.string(),
+	kid: z.string(),
+	serviceAccountEmail: z.string(),
+	audience: z.string(),
+});
+
+const Google = z.object({
+	serviceAccounts: z.array(ServiceAccount).default([]),
+	/** Without it, pushes carry no Authorization header, as an unauthenticated push subscription's do. */
+	push: GooglePush.optional(),
+	/** voidedpurchases.list: the most voided purchases per page, whatever maxResults asks (tests set 2 to page). */
+	voidedPageSize: pageSize.default(1000),
+});
+
+/**
+ * Where store notifications go. "push": the emulator POSTs each one itself and retries on failure (notify.ts).
+ * "hold": they wait in the outbox for whoever calls GET /_emulator/outbox (tests: in the vitest pool the emulator
+ * cannot reach the service's fetch handler).
+ */
+const Notify = z.object({
+	appleUrl: z.string().optional(),
+	googleUrl: z.string().optional(),
+	mode: z.enum(["push", "hold"]).default("hold"),
 });
 
 const EmulatorConfig = z.object({
-	google: z.object({ serviceAccounts: z.array(ServiceAccount).default([]) }).default({ serviceAccounts: [] }),
-	apple: Apple.default({ signing: { privateKey: "", x5c: [] }, apiKeys: [], apps: [] }),
+	google: Google.default({ serviceAccounts: [], voidedPageSize: 1000 }),
+	apple: Apple.default({ signing: { privateKey: "", x5c: [] }, apiKeys: [], apps: [], historyPageSize: 20 }),
+	notify: Notify.default({ mode: "hold" }),
 });
 
 export type EmulatorConfig = z.output<typeof EmulatorConfig>;
 export type RegisteredServiceAccount = z.output<typeof ServiceAccount>;
 export type AppleEmulatorConfig = z.output<typeof Apple>;
 export type AppleApiKeyConfig = z.output<typeof AppleApiKey>;
+export type GooglePushConfig = z.output<typeof GooglePush>;
+export type NotifyConfig = z.output<typeof Notify>;
 
 /** The emulator's bindings, as `wrangler types` generates them from test/emulator/wrangler.toml. */
 export type EmulatorEnv = Env;

@@ -3,10 +3,11 @@ import type { RegisteredServiceAccount } from "./config";
 import { authenticate } from "./google-auth";
 import { storeEndpoint } from "./store-endpoint";
 import { googlePurchases, productPurchaseResource, subscriptionPurchaseV2Resource, type GooglePurchase } from "./google-purchases";
+import { listVoided } from "./google-voided";
 
 /**
  * The androidpublisher v3 endpoints the service uses, answering with Google's resources and Google's error
- * envelope. Mounted at {googlePlay}/androidpublisher/v3/applications.
+ * envelope. Mounted at {googlePlay}/androidpublisher/v3/applications. voidedpurchases.list: google-voided.ts.
  */
 
 type Status = 400 | 401 | 403 | 404 | 410;
@@ -80,6 +81,8 @@ export function googleApi(accounts: (c: Context) => RegisteredServiceAccount[]) 
 		found.purchase.acknowledged = true;
 		return c.body(null, 200);
 	});
+
+	api.get("/:packageName/purchases/voidedpurchases", storeEndpoint("google.voidedpurchases.list"), listVoided(accounts, googleError));
 
 	return api;
 }

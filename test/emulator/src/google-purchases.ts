@@ -20,6 +20,10 @@ export interface GooglePurchase {
 	/** Google forgets tokens long expired: such a token answers 410. */
 	gone: boolean;
 	obfuscatedAccountId: string | null;
+	/** Subscriptions: the earlier purchase this one upgrades, downgrades or resubscribes (SubscriptionPurchaseV2). */
+	linkedPurchaseToken: string | null;
+	/** Refunded or charged back: it is in voidedpurchases.list (google-voided.ts). */
+	voided: boolean;
 }
 
 export const googlePurchases = new Map<string, GooglePurchase>();
@@ -55,21 +59,39 @@ export const CreateGooglePurchase = z
 		gone: z.boolean().optional(),
 		obfuscatedAccountId: z.string().optional(),
 		token: nonEmptyString.optional(),
+		/** Subscriptions: the purchase token this one replaces (an upgrade, downgrade or resubscribe). */
+		linkedPurchaseToken: nonEmptyString.optional(),
+		/** SUBSCRIPTION_PURCHASED / ONE_TIME_PRODUCT_PURCHASED: true sends it, false only records it; none without. */
+		notify: z.boolean().optional(),
 	})
 	.superRefine((input, ctx) => {
 		const type = input.type ?? "product";
 		if (input.state !== undefined && !statesFor(type).includes(input.state)) {
 			ctx.addIssue({ code: "custom", path: ["state"], message: `must be one of ${statesFor(type).join(", ")} for a ${type}` });
 		}
+		if (input.linkedPurchaseToken !== undefined && type !== "subscription") {
+			ctx.addIssue({ code: "custom", path: ["linkedPurchaseToken"], message: "only subscriptions link to an earlier purchase" });
+		}
 	});
 export type CreateGooglePurchase = z.output<typeof CreateGooglePurchase>;
 
-/** POST /_emulator/google/purchases/{token}: a refund, an expiry, an acknowledgement seen elsewhere. */
+const VOIDED = "must be a whole number from 0 to 7 (see voidedpurchases.list)";
+const voidedCode = z.number({ error: VOIDED }).int({ error: VOIDED }).min(0, { error: VOIDED }).max(7, { error: VOIDED });
+
+/** POST /_emulator/google/purchases/{token}: a refund, an expiry, an acknowledgement seen elsewhere (google-changes.ts). */
 export const UpdateGooglePurchase = z.object({
 	state: z.string().optional(),
 	expiresInSeconds: z.number().optional(),
 	acknowledged: z.boolean().optional(),
+	/** Void it: refunded (or charged back), listed by voidedpurchases.list. */
+	refund: z.literal(true, { error: "must be true (a refund cannot be taken back)" }).optional(),
+	/** With refund: who voided it (0 user, 1 developer, 2 Google) and why (0-7); default 0 and 1 (remorse). */
+	voidedSource: z.union([z.literal(0), z.literal(1), z.literal(2)], { error: "must be 0 (user), 1 (developer) or 2 (Google)" }).optional(),
+	voidedReason: voidedCode.optional(),
+	/** Send the RTDN for the change. Default true. */
+	notify: z.boolean().optional(),
 });
+export type UpdateGooglePurchase = z.output<typeof UpdateGooglePurchase>;
 
 export function createGooglePurchase(input: CreateGooglePurchase): GooglePurchase {
 	const type = input.type ?? "product";
@@ -90,6 +112,8 @@ export function createGooglePurchase(input: CreateGooglePurchase): GooglePurchas
 		expiryTime: type === "subscription" ? now + (input.expiresInSeconds ?? 30 * 24 * 3600) * 1000 : null,
 		gone: input.gone ?? false,
 		obfuscatedAccountId: input.obfuscatedAccountId ?? null,
+		linkedPurchaseToken: input.linkedPurchaseToken ?? null,
+		voided: false,
 	};
 	googlePurchases.set(purchase.token, purchase);
 	return purchase;
@@ -123,6 +147,7 @@ export function subscriptionPurchaseV2Resource(p: GooglePurchase) {
 		...(p.state === "pending" ? {} : { startTime: new Date(p.purchaseTime).toISOString() }),
 		subscriptionState: SUBSCRIPTION_STATES[p.state],
 		latestOrderId: p.orderId,
+		...(p.linkedPurchaseToken ? { linkedPurchaseToken: p.linkedPurchaseToken } : {}),
 		acknowledgementState: p.acknowledged ? "ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED" : "ACKNOWLEDGEMENT_STATE_PENDING",
 		...(p.test ? { testPurchase: {} } : {}),
 		...(p.state === "canceled" ? { canceledStateContext: { userInitiatedCancellation: { cancelTime: new Date().toISOString() } } } : {}),

@@ -5,18 +5,21 @@ import { appleReceipts } from "./apple-receipts";
 import { configOf, type EmulatorEnv } from "./config";
 import { googleApi } from "./google-api";
 import { handleTokenRequest, subjectOfTokenRequest } from "./google-auth";
+import { certs } from "./google-oidc";
 import { storeEndpoint } from "./store-endpoint";
 
 /**
  * The store emulator: a Worker that answers like Google's OAuth and Play Developer API and Apple's App Store
- * Server API and verifyReceipt, checking the credentials it is sent (EMULATOR_CONFIG, config.ts). Tests reach it
- * through Miniflare's outbound service; `npm run dev` runs it on port 8788. Paths mirror the real ones under a store prefix:
+ * Server API and verifyReceipt, checking the credentials it is sent (EMULATOR_CONFIG, config.ts), and sends the
+ * stores' notifications to the service (notifications.ts). Tests reach it through Miniflare's outbound service;
+ * `npm run dev` runs it on port 8788. Paths mirror the real ones under a store prefix:
  *   {base}/google/token                                   ← a service account's token_uri
+ *   {base}/google/oauth2/v3/certs                         ← endpoints.googleCerts (Pub/Sub push OIDC keys)
  *   {base}/google/androidpublisher/v3/applications/...    ← endpoints.googlePlay = {base}/google
  *   {base}/apple/production/inApps/v1/...                  ← endpoints.appleProduction
  *   {base}/apple/sandbox/inApps/v1/...                     ← endpoints.appleSandbox
  *   {base}/apple/receipt/{production,sandbox}/verifyReceipt ← endpoints.appleReceiptProduction / appleReceiptSandbox
- *   {base}/_emulator/...                                  ← admin: create purchases, inject faults, read counters
+ *   {base}/_emulator/...                                  ← admin: create and change purchases, notifications, faults, counters
  */
 
 const app = new Hono<{ Bindings: EmulatorEnv }>();
@@ -32,6 +35,7 @@ app.use("*", async (c, next) => {
 });
 
 app.post("/google/token", storeEndpoint("google.token", subjectOfTokenRequest), (c) => handleTokenRequest(c, configOf(c).google.serviceAccounts));
+app.get("/google/oauth2/v3/certs", storeEndpoint("google.certs"), certs);
 app.route("/google/androidpublisher/v3/applications", googleApi((c) => configOf(c).google.serviceAccounts));
 app.route("/apple/production", appleApi("Production"));
 app.route("/apple/sandbox", appleApi("Sandbox"));

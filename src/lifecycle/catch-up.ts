@@ -19,8 +19,14 @@ import { applyStatement } from "./apply";
  * resumes there. A window is only marked done once its last page is applied, so none is ever skipped.
  */
 
-/** How far back a source's first run looks (Google keeps voided purchases 30 days; Apple's history goes back 180). */
-const FIRST_LOOKBACK_MS = { google: 30 * 24 * 3600 * 1000, apple: 7 * 24 * 3600 * 1000 };
+const DAY_MS = 24 * 3600 * 1000;
+/** How far back a source's first run looks. */
+const FIRST_LOOKBACK_MS = { google: 30 * DAY_MS, apple: 7 * DAY_MS };
+/**
+ * How far back each store lets a window start (Google refuses a voidedpurchases.list startTime older than 30 days,
+ * Apple a notification history startDate older than 180), with an hour to spare for clocks and slow runs.
+ */
+const OLDEST_MS = { google: 30 * DAY_MS - 3600 * 1000, apple: 180 * DAY_MS - 3600 * 1000 };
 /** Each window starts a little before the last one ended: a store may index an item late. Replays change nothing. */
 const OVERLAP_MS = 5 * 60 * 1000;
 /** Pages per source per run, so one run stays short; what is left is taken up by the next. */
@@ -56,7 +62,7 @@ export async function catchUp(env: Env, config: Config, log: Logger, now = Date.
 
 async function googleVoided(env: Env, config: Config, app: AppConfig, log: Logger, now: number): Promise<CatchUpReport> {
 	const client = googleClientFor(app, config);
-	return runSource(env, app, "google.voided", FIRST_LOOKBACK_MS.google, now, log, {
+	return runSource(env, app, "google.voided", { firstLookbackMs: FIRST_LOOKBACK_MS.google, oldestMs: OLDEST_MS.google }, now, log, {
 		async page(window, token): Promise<Page<{ purchaseToken: string; voidedTimeMillis: string; voidedSource?: number | undefined; voidedReason?: number | undefined }>> {
 			const { value } = await client.listVoidedPurchases({ startTime: window.start, endTime: window.end }, token);
 			return { items: value.voidedPurchases, next: value.tokenPagination?.nextPageToken };
@@ -82,7 +88,7 @@ async function googleVoided(env: Env, config: Config, app: AppConfig, log: Logge
 
 async function appleHistory(env: Env, config: Config, app: AppConfig, environment: AppleApiEnvironment, log: Logger, now: number): Promise<CatchUpReport> {
 	const client = apiClientFor(app.apple!, config)!;
-	return runSource(env, app, `apple.history.${environment}`, FIRST_LOOKBACK_MS.apple, now, log, {
+	return runSource(env, app, `apple.history.${environment}`, { firstLookbackMs: FIRST_LOOKBACK_MS.apple, oldestMs: OLDEST_MS.apple }, now, log, {
 		async page(window, token): Promise<Page<{ signedPayload: string }>> {
 			const value = await client.getNotificationHistory(environment, { startDate: window.start, endDate: window.end }, token);
 			return { items: value.notificationHistory, next: value.hasMore ? value.paginationToken : undefined };
@@ -108,16 +114,21 @@ async function runSource<T>(
 	env: Env,
 	app: AppConfig,
 	source: string,
-	firstLookbackMs: number,
+	reach: { firstLookbackMs: number; oldestMs: number },
 	now: number,
 	log: Logger,
 	io: { page(window: { start: number; end: number }, token: string | undefined): Promise<Page<T>>; apply(item: T): Promise<boolean> },
 ): Promise<CatchUpReport> {
 	const report: CatchUpReport = { app: app.id, source, pages: 0, applied: 0, skipped: 0, complete: false };
 	try {
-		const state = (await readSyncState(env.DB, app.id, source)) ?? { doneUntil: now - firstLookbackMs, windowEnd: null, pageToken: null };
+		const saved = (await readSyncState(env.DB, app.id, source)) ?? { doneUntil: now - reach.firstLookbackMs, windowEnd: null, pageToken: null };
+		const oldest = now - reach.oldestMs;
+		// What the store no longer keeps cannot be asked for: a run after a long outage starts as far back as it can
+		// (and a window begun before then starts over, since its page token belongs to the old query).
+		const state = saved.doneUntil < oldest ? { doneUntil: oldest, windowEnd: null, pageToken: null } : saved;
+		if (state !== saved) log.warn("catch_up_window_clamped", { app: app.id, source, from: saved.doneUntil, to: oldest });
 		// Resume an unfinished window where it stopped; else a new one from where the last ended, up to now.
-		const window = { start: Math.max(0, state.doneUntil - (state.windowEnd === null ? OVERLAP_MS : 0)), end: state.windowEnd ?? now };
+		const window = { start: Math.max(oldest, state.doneUntil - (state.windowEnd === null ? OVERLAP_MS : 0)), end: state.windowEnd ?? now };
 		let token = state.windowEnd === null ? undefined : (state.pageToken ?? undefined);
 		while (report.pages < MAX_PAGES) {
 			const page = await io.page(window, token);

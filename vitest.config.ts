@@ -36,6 +36,9 @@ export default defineConfig(async () => {
 						APPS_CONFIG: JSON.stringify(fixtures.appsConfig),
 						TEST_MIGRATIONS: migrations,
 						TEST_EMULATOR_URL: EMULATOR_URL,
+						// Google's push-token key as the emulator holds it: tests forge tokens with Google's key but another
+						// audience or account, as anyone with a Google Cloud project can obtain.
+						TEST_GOOGLE_PUSH: JSON.stringify((fixtures.emulatorConfig as { google: { push: unknown } }).google.push),
 					},
 					// No request leaves a test unannounced: the service's fetches all reach the emulator, which
 					// refuses hosts that are not its own.

@@ -4,5 +4,6 @@ declare namespace Cloudflare {
 		TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
 		TEST_EMULATOR_URL: string;
 		EMPTY_DB: D1Database;
+		TEST_GOOGLE_PUSH: string;
 	}
 }

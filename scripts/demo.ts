@@ -1,7 +1,7 @@
 /**
  * The README's walkthrough, run for you: create a purchase in the store emulator, verify it through
- * /verify (true), verify it again as another user (false), read the history. Returns whether every step
- * answered as expected.
+ * /verify (true), verify it again as another user (false), read the history; the same on the App Store, then a
+ * refund the store notifies and the history says so. Returns whether every step answered as expected.
  */
 import { SAMPLE_APP } from "../test/support/fixtures.ts";
 
@@ -90,6 +90,34 @@ export async function runDemo(service: string, emulator: string): Promise<boolea
 	show(`answer ${shared.status}`, shared.body);
 	expect("complete_purchase is false", shared.status === 200 && shared.body.complete_purchase === false);
 
+	step("7. Apple refunds it; the App Store sends its server notification (the emulator plays Apple)");
+	const refund = await fetch(`${emulator}/_emulator/apple/transactions/${tx.transactionId}`, {
+		method: "POST",
+		headers: { "content-type": "application/json" },
+		body: JSON.stringify({ revoked: "REFUND_FULL" }),
+	});
+	show("emulator", refund.status === 200 ? "refunded; REFUND notification sent to /v1/notifications/apple" : `answered ${refund.status}`);
+	// Nobody verifies the purchase again: the notification alone brings the history up to date.
+	const refunded = await eventually(async () => {
+		const page = (await (await fetch(`${service}/v1/users/user123/purchases`, { headers: { authorization: `Bearer ${SAMPLE_APP.apiKey}` } })).json()) as {
+			purchases: { transactionId: string; state: string; entitled: boolean }[];
+		};
+		const held = page.purchases.find((p) => p.transactionId === tx.transactionId);
+		return held?.state === "refunded" ? held : undefined;
+	});
+	show("history", refunded ? { productId: "premium_lifetime", state: refunded.state, entitled: refunded.entitled } : "still not refunded");
+	expect("the history says refunded, with no second verification", refunded !== undefined && !refunded.entitled);
+
 	console.log(ok ? "\ndemo: every step answered as expected" : "\ndemo: a step did not answer as expected");
 	return ok;
+}
+
+/** What `check` finds within a few seconds (the emulator delivers notifications in the background), else undefined. */
+async function eventually<T>(check: () => Promise<T | undefined>): Promise<T | undefined> {
+	for (let i = 0; i < 50; i++) {
+		const found = await check();
+		if (found !== undefined) return found;
+		await new Promise((resolve) => setTimeout(resolve, 100));
+	}
+	return undefined;
 }

@@ -12,13 +12,15 @@ export default defineConfig(async () => {
 		readD1Migrations("./migrations"),
 		// Store notifications wait in the emulator's outbox ("hold"): tests deliver them through the service's fetch
 		// handler (test/support/notifications.ts). Pages of two exercise the history and voided lists' paging.
-		createFixtures({ emulatorUrl: EMULATOR_URL, storeTimeoutMs: 1_500, includeTestApps: true, serviceUrl: "https://iap-edge.test", notifyMode: "hold", storePageSize: 2 }),
+		createFixtures({ emulatorUrl: EMULATOR_URL, storeTimeoutMs: 1_500, includeTestApps: true, serviceUrl: "https://iap-edge.test", notifyMode: "hold", storePageSize: 2, sampleWebhook: false, webhookRetrySeconds: 0 }),
 		// Auxiliary workers are plain JavaScript to Miniflare: bundle the emulator once per run.
 		build({
 			entryPoints: ["test/emulator/src/index.ts"],
 			bundle: true,
 			format: "esm",
 			platform: "neutral",
+			// The Standard Webhooks library (the emulator's webhook receiver) is CommonJS with only a "main" field.
+			mainFields: ["module", "main"],
 			target: "es2023",
 			outfile: EMULATOR_BUNDLE,
 			logLevel: "warning",
@@ -49,6 +51,12 @@ export default defineConfig(async () => {
 					ratelimits: {
 						VERIFY_RATE_LIMITER: { namespace_id: "1001", simple: { limit: 20, period: 60 } },
 						API_RATE_LIMITER: { namespace_id: "1002", simple: { limit: 1000, period: 60 } },
+					},
+					// The events queue as wrangler.toml has it, quicker: batches without waiting, and fewer retries before the
+					// dead-letter queue, so a test sees a delivery given up on in seconds.
+					queueConsumers: {
+						"iap-edge-events": { maxBatchSize: 25, maxBatchTimeout: 0, maxRetries: 3, deadLetterQueue: "iap-edge-events-dlq" },
+						"iap-edge-events-dlq": { maxBatchSize: 25, maxBatchTimeout: 0 },
 					},
 					outboundService: "store-emulator",
 					workers: [

@@ -236,6 +236,8 @@ export class TransactionClaim extends DurableObject<Env> {
 	#writing: Promise<unknown> = Promise.resolve();
 	/** The outbox being handed on, if it is: one hand-over at a time. */
 	#dispatching: Promise<void> | undefined;
+	/** Whether the hand-over under way should take another round (events were written meanwhile). */
+	#dispatchAgain = false;
 	/** The D1 bookmark of this object's latest write, for callers to read their own write. */
 	#bookmark: string | null = null;
 	/** The one look-up of an earlier owner in D1 when a subscription's claim first opens, shared by concurrent callers. */
@@ -607,9 +609,27 @@ export class TransactionClaim extends DurableObject<Env> {
 	 * left is retried from the alarm. Channels and webhook receivers see an event at least once, by its id.
 	 */
 	#dispatch(): Promise<void> {
+		// Events written while a hand-over is under way are taken by that same hand-over, in a later round.
+		this.#dispatchAgain = true;
 		this.#dispatching ??= (async () => {
+			while (this.#dispatchAgain) {
+				this.#dispatchAgain = false;
+				if (!(await this.#dispatchRound())) {
+					await this.#scheduleRetry(FIRST_RETRY_MS);
+					return;
+				}
+			}
+		})().finally(() => {
+			this.#dispatching = undefined;
+		});
+		return this.#dispatching;
+	}
+
+	/** One round of #dispatch; false when something could not be handed on (the alarm retries it). */
+	async #dispatchRound(): Promise<boolean> {
+		{
 			const rows = this.#sql.exec<{ id: string; event: string; published: number; queued: number }>(`SELECT id, event, published, queued FROM outbox ORDER BY rowid LIMIT 50`).toArray();
-			if (rows.length === 0) return;
+			if (rows.length === 0) return true;
 			const log = createLogger("claim:dispatch");
 			const events = rows.map((r) => ({ row: r, event: JSON.parse(r.event) as ServiceEvent }));
 			const unpublished = events.filter((e) => e.row.published === 0);
@@ -633,12 +653,12 @@ export class TransactionClaim extends DurableObject<Env> {
 			} catch (err) {
 				log.warn("events_not_queued", { count: unqueued.length, error: err });
 			}
-			this.#sql.exec(`DELETE FROM outbox WHERE published = 1 AND queued = 1`);
-			if (this.#sql.exec(`SELECT 1 FROM outbox LIMIT 1`).toArray().length > 0) await this.#scheduleRetry(FIRST_RETRY_MS);
-		})().finally(() => {
-			this.#dispatching = undefined;
-		});
-		return this.#dispatching;
+			const handedOn = this.#sql.exec(`DELETE FROM outbox WHERE published = 1 AND queued = 1`).rowsWritten;
+			const left = this.#sql.exec(`SELECT 1 FROM outbox LIMIT 1`).toArray().length > 0;
+			// More than one round's worth: go on; nothing handed on this round: leave it to the alarm.
+			if (left && handedOn > 0) this.#dispatchAgain = true;
+			return !left || handedOn > 0;
+		}
 	}
 
 	/** Writes every transaction D1 does not have in its latest state, in one batch, one batch at a time. */

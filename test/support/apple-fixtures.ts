@@ -31,6 +31,9 @@ export const APPLE_SANDBOX = { appId: "sandbox-app", bundleId: "com.example.sand
 /** fixtures.ts TEST_APPS.transfer on the App Store side (ownership: transfer_on_restore). */
 export const APPLE_TRANSFER = { appId: "transfer-app", bundleId: "com.example.transfer", appAppleId: 1234567897, keyId: "TRANSFERKY" } as const;
 
+/** fixtures.ts TEST_APPS.events on the App Store side. */
+export const APPLE_EVENTS = { appId: "events-app", bundleId: "com.example.events", appAppleId: 1234567898, keyId: "EVENTSKEY1" } as const;
+
 /** Apps that exist only for App Store tests (extraApps). Every one has the same product catalogue as the sample. */
 export const APPLE_TEST_APPS = {
 	/** Only a shared secret: receipts go through verifyReceipt. Accepts Sandbox. */
@@ -103,6 +106,7 @@ export async function createAppleFixtures(emulatorUrl: string, options: { includ
 	if (options.includeTestApps) {
 		appleByAppId[APPLE_SANDBOX.appId] = await withApiKey(APPLE_SANDBOX.keyId, APPLE_SANDBOX.bundleId, APPLE_SANDBOX.appAppleId);
 		appleByAppId[APPLE_TRANSFER.appId] = await withApiKey(APPLE_TRANSFER.keyId, APPLE_TRANSFER.bundleId, APPLE_TRANSFER.appAppleId);
+		appleByAppId[APPLE_EVENTS.appId] = await withApiKey(APPLE_EVENTS.keyId, APPLE_EVENTS.bundleId, APPLE_EVENTS.appAppleId);
 		const { receiptOnly, receiptStrict, localTesting, accountToken, refresh } = APPLE_TEST_APPS;
 		const app = (spec: { id: string; apiKey: string; acceptSandbox: boolean }, apple: Record<string, unknown>) => ({
 			id: spec.id,

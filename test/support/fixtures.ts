@@ -23,6 +23,13 @@ export interface FixtureOptions {
 	notifyMode?: "push" | "hold";
 	/** Items per page of Get Notification History and voidedpurchases.list; tests make it small to exercise paging. */
 	storePageSize?: number;
+	/**
+	 * Whether the sample app sends its webhooks to the emulator's receiver (default true: `npm run dev`). Tests keep
+	 * the sample quiet and use TEST_APPS.events for webhooks.
+	 */
+	sampleWebhook?: boolean;
+	/** Seconds before a failed webhook is retried (the service's webhookRetrySeconds); tests make it 0. */
+	webhookRetrySeconds?: number;
 }
 
 export const SAMPLE_APP = {
@@ -52,6 +59,8 @@ export const TEST_APPS = {
 	},
 	/** ownership: transfer_on_restore, on both stores. */
 	transfer: { id: "transfer-app", packageName: "com.example.transfer", bundleId: "com.example.transfer", apiKey: "transfer-api-key-0123456789abcdef", verifyKey: "transfer-verify-key-0123456789abc" },
+	/** Webhooks to the emulator's receiver: every event to one endpoint, purchase.* to a second one mid-rotation. */
+	events: { id: "events-app", packageName: "com.example.events", bundleId: "com.example.events", apiKey: "events-api-key-0123456789abcdef00" },
 	/** An API key of its own, so a test can spend its whole rate limit without touching other tests. */
 	rateLimited: { id: "rate-limited-app", apiKey: "rate-limited-api-key-0123456789ab" },
 } as const;
@@ -77,6 +86,9 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 		token_uri: tokenUri,
 	});
 	const products = { coins_100: "consumable", premium_lifetime: "non_consumable", premium_monthly: "subscription" };
+	// Standard Webhooks signing secrets: the service signs with them, the emulator's receiver checks with them.
+	const [webhookSecret, nextWebhookSecret] = [newWebhookSecret(), newWebhookSecret()];
+	const receiver = `${base}/_emulator/webhooks`;
 	// The sample app's one entitlement, unlocked by either premium product.
 	const entitlements = { premium: ["premium_monthly", "premium_lifetime"] };
 
@@ -87,6 +99,7 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 			acceptSandbox: false,
 			products,
 			entitlements,
+			...(options.sampleWebhook === false ? {} : { webhooks: [{ url: receiver, secret: webhookSecret, events: ["*"] }] }),
 			google: { packageName: SAMPLE_APP.packageName, serviceAccount: serviceAccount(SAMPLE_APP.clientEmail, sampleKey.privateKeyPem) },
 		},
 	];
@@ -94,7 +107,7 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 		{
 			client_email: SAMPLE_APP.clientEmail,
 			public_key: sampleKey.publicKeyPem,
-			packages: [SAMPLE_APP.packageName, TEST_APPS.sandbox.packageName, TEST_APPS.keyed.packageName, TEST_APPS.transfer.packageName],
+			packages: [SAMPLE_APP.packageName, TEST_APPS.sandbox.packageName, TEST_APPS.keyed.packageName, TEST_APPS.transfer.packageName, TEST_APPS.events.packageName],
 		},
 	];
 
@@ -138,6 +151,19 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 			ownership: "transfer_on_restore",
 			google: { packageName: TEST_APPS.transfer.packageName, serviceAccount: sampleAccount },
 		});
+		apps.push({
+			id: TEST_APPS.events.id,
+			apiKeys: [TEST_APPS.events.apiKey],
+			acceptSandbox: false,
+			products,
+			entitlements,
+			webhooks: [
+				{ url: receiver, secret: webhookSecret, events: ["*"] },
+				// Mid-rotation: signed with the new secret and the old one.
+				{ url: `${receiver}?endpoint=purchases`, secret: [nextWebhookSecret, webhookSecret], events: ["purchase.*"] },
+			],
+			google: { packageName: TEST_APPS.events.packageName, serviceAccount: sampleAccount },
+		});
 		serviceAccounts.push({
 			client_email: TEST_APPS.tokenCache.clientEmail,
 			public_key: tokenCacheKey.publicKeyPem,
@@ -159,12 +185,19 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 			endpoints: { googlePlay: `${base}/google`, googleCerts: `${base}/google/oauth2/v3/certs`, ...apple.endpoints },
 			storeTimeoutMs: options.storeTimeoutMs ?? 10_000,
 			notifications: { googlePush },
+			...(options.webhookRetrySeconds === undefined ? {} : { webhookRetrySeconds: options.webhookRetrySeconds }),
 			...(apple.appleRootCertificates.length > 0 ? { appleRootCertificates: apple.appleRootCertificates } : {}),
 		},
 		emulatorConfig: {
 			google: { serviceAccounts, push: { privateKey: pushKey.privateKeyPem, kid: crypto.randomUUID().replaceAll("-", ""), ...googlePush }, ...pageSize },
 			apple: { ...apple.emulator, ...(options.storePageSize === undefined ? {} : { historyPageSize: options.storePageSize }) },
 			notify: { ...notifications, mode: options.notifyMode ?? "hold" },
+			webhooks: { secrets: [webhookSecret, nextWebhookSecret] },
 		},
 	};
+}
+
+/** A Standard Webhooks secret: "whsec_" and the base64 of 32 random bytes. */
+function newWebhookSecret(): string {
+	return `whsec_${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))}`;
 }

@@ -213,3 +213,29 @@ export async function claimedTransaction(store: string, transactionId: string, u
 	const transaction = record?.transactions.find((t) => t.purchase.transactionId === transactionId);
 	return record && transaction ? { userId: record.userId, ...transaction } : undefined;
 }
+
+export interface ReceivedWebhook {
+	at: number;
+	type: string | null;
+	headers: Record<string, string>;
+	body: string;
+	signatureValid: boolean;
+	status: number;
+}
+
+/** What the emulator's webhook receiver got, optionally only the webhooks about one transaction. */
+export async function receivedWebhooks(transactionId?: string): Promise<ReceivedWebhook[]> {
+	const query = transactionId === undefined ? "" : `?transaction=${encodeURIComponent(transactionId)}`;
+	return (await json<{ webhooks: ReceivedWebhook[] }>(await fetch(`${env.TEST_EMULATOR_URL}/_emulator/webhooks${query}`))).webhooks;
+}
+
+/** Polls `check` until it holds (events travel through a queue), for up to `ms`. */
+export async function eventually<T>(check: () => Promise<T | undefined | false>, ms = 5_000): Promise<T> {
+	const deadline = Date.now() + ms;
+	for (;;) {
+		const result = await check();
+		if (result !== undefined && result !== false) return result;
+		if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+		await new Promise((resolve) => setTimeout(resolve, 50));
+	}
+}

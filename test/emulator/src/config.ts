@@ -73,10 +73,14 @@ const Notify = z.object({
 	mode: z.enum(["push", "hold"]).default("hold"),
 });
 
+/** The webhook receiver's signing secrets (whsec_…), the same the service signs with. */
+const Webhooks = z.object({ secrets: z.array(z.string()).default([]) });
+
 const EmulatorConfig = z.object({
 	google: Google.default({ serviceAccounts: [], voidedPageSize: 1000 }),
 	apple: Apple.default({ signing: { privateKey: "", x5c: [] }, apiKeys: [], apps: [], historyPageSize: 20 }),
 	notify: Notify.default({ mode: "hold" }),
+	webhooks: Webhooks.default({ secrets: [] }),
 });
 
 export type EmulatorConfig = z.output<typeof EmulatorConfig>;

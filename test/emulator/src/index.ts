@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { webhookReceiver } from "./webhook-receiver";
 import { admin } from "./admin";
 import { appleApi } from "./apple-api";
 import { appleReceipts } from "./apple-receipts";
@@ -40,6 +41,7 @@ app.route("/google/androidpublisher/v3/applications", googleApi((c) => configOf(
 app.route("/apple/production", appleApi("Production"));
 app.route("/apple/sandbox", appleApi("Sandbox"));
 app.route("/apple/receipt", appleReceipts());
+app.route("/_emulator/webhooks", webhookReceiver);
 app.route("/_emulator", admin);
 app.notFound((c) => c.json({ error: { code: 404, message: `store emulator: no such endpoint ${c.req.method} ${new URL(c.req.url).pathname}`, status: "NOT_FOUND" } }, 404));
 

@@ -1,11 +1,12 @@
 /**
  * Apple's signed data — transactions, renewal info, notifications, app transactions — verified the way Apple's
- * SignedDataVerifier does it with online checks off (STORES.md 2.5): a compact ES256 JWS whose x5c chains to a
- * trusted root at the time Apple signed it, then the app's own checks (bundle id, app id, environment).
+ * SignedDataVerifier (https://github.com/apple/app-store-server-library-node) does it with online checks off: a
+ * compact ES256 JWS (https://developer.apple.com/documentation/appstoreserverapi/jwsdecodedheader) whose x5c chains
+ * to a trusted root at the time Apple signed it, then the app's own checks (bundle id, app id, environment).
  */
+import { base64url, decodeProtectedHeader } from "jose";
 import * as z from "zod";
 import { verifyCertificateChain, type TrustStore } from "./chain";
-import { base64ToBytes, base64UrlToText, DerError, type Bytes } from "./der";
 import { AppleVerificationError } from "./errors";
 
 export type AppleEnvironment = "Production" | "Sandbox" | "Xcode" | "LocalTesting";
@@ -107,41 +108,52 @@ function assertEnvironmentAccepted(environment: AppleEnvironment, acceptSandbox:
 interface DecodedJws {
 	header: JwsHeader;
 	payload: Record<string, unknown>;
-	signature: Bytes;
+	signature: Uint8Array<ArrayBuffer>;
 	/** Typed as the runtime's own TextEncoder makes it, which its crypto.subtle accepts. */
 	signingInput: ReturnType<TextEncoder["encode"]>;
 }
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function decodeJws(jws: string): DecodedJws {
 	const first = typeof jws === "string" ? jws.indexOf(".") : -1;
 	const second = first < 0 ? -1 : jws.indexOf(".", first + 1);
 	if (second < 0 || jws.indexOf(".", second + 1) >= 0) throw new AppleVerificationError("malformed", "not a compact JWS (three dot-separated parts)");
+	const header = decodeHeader(jws, jws.slice(0, first));
+	const payload = parseJsonObject(decodeSegment(jws.slice(first + 1, second), "payload"), "payload");
+	const signature = decodeSegment(jws.slice(second + 1), "signature") as Uint8Array<ArrayBuffer>;
+	if (signature.length !== 64) throw new AppleVerificationError("invalid_signature", "an ES256 signature is 64 bytes (r‖s)");
+	return { header, payload, signature, signingInput: encoder.encode(jws.slice(0, second)) };
+}
+
+/** One base64url JWS segment to bytes, with jose's decoder; anything it refuses is a malformed JWS. */
+function decodeSegment(segment: string, what: string): Uint8Array {
 	try {
-		const header = decodeHeader(jws.slice(0, first));
-		const payload = parseJsonObject(jws.slice(first + 1, second), "payload");
-		const signature = base64ToBytes(jws.slice(second + 1), true);
-		if (signature.length !== 64) throw new AppleVerificationError("invalid_signature", "an ES256 signature is 64 bytes (r‖s)");
-		return { header, payload, signature, signingInput: encoder.encode(jws.slice(0, second)) };
-	} catch (error) {
-		if (error instanceof DerError) throw new AppleVerificationError("malformed", "a JWS part is not base64url");
-		throw error;
+		return base64url.decode(segment);
+	} catch {
+		throw new AppleVerificationError("malformed", `the JWS ${what} is not base64url`);
 	}
 }
 
 /**
  * The last few headers decoded, with their base64url text. Every JWS one App Store leaf signs carries the same
- * header ({ alg, x5c }), so a hit skips decoding ~3.7 KB of base64 and JSON, and hands the chain cache the very
+ * header ({ alg, x5c }), so a hit skips decoding its ~3.7 KB of base64 and JSON, and hands the chain cache the very
  * same x5c strings, whose hashes V8 has already computed. Compared with === against a short list, not looked up in
- * a Map: hashing the text costs most of what decoding it does. Our cost per cached verification beyond the ES256
- * verify itself (Node 22, verify stubbed out): ~30 µs without this, ~23 µs with a Map, ~14 µs as written.
- * It memoizes a pure function of the text and trusts nothing; headers are frozen because callers share them.
+ * a Map: hashing the text would cost most of what decoding it does (bench/README.md). It memoizes a pure function
+ * of the text and trusts nothing; headers are frozen because callers share them.
  */
 const recentHeaders: { segment: string; header: JwsHeader }[] = [];
 const MAX_RECENT_HEADERS = 8;
 
-function decodeHeader(segment: string): JwsHeader {
+function decodeHeader(jws: string, segment: string): JwsHeader {
 	for (const known of recentHeaders) if (known.segment === segment) return known.header;
-	const header = parseJsonObject(segment, "header");
+	let header: Record<string, unknown>;
+	try {
+		// jose reads the protected header: base64url, strict UTF-8, a JSON object.
+		header = decodeProtectedHeader(jws);
+	} catch {
+		throw new AppleVerificationError("malformed", "the JWS header is not a base64url JSON object");
+	}
 	// Only ES256, whatever the header claims: `none`, or HS256 "keyed" with the public key, must never verify.
 	if (header.alg !== "ES256") throw new AppleVerificationError("unsupported_algorithm", `JWS alg ${JSON.stringify(header.alg)} is not ES256`);
 	if ("crit" in header) throw new AppleVerificationError("unsupported_algorithm", "the JWS header has critical extensions (crit) we do not understand");
@@ -156,13 +168,13 @@ function deepFreeze(value: unknown): void {
 	for (const child of Object.values(value)) deepFreeze(child);
 }
 
-function parseJsonObject(segment: string, what: string): Record<string, unknown> {
+function parseJsonObject(bytes: Uint8Array, what: string): Record<string, unknown> {
 	let value: unknown;
 	try {
-		value = JSON.parse(base64UrlToText(segment));
-	} catch (error) {
-		if (error instanceof SyntaxError) throw new AppleVerificationError("malformed", `the JWS ${what} is not JSON`);
-		throw error;
+		value = JSON.parse(utf8.decode(bytes));
+	} catch {
+		// Not UTF-8 (TextDecoder's TypeError) or not JSON (SyntaxError): either way not Apple's.
+		throw new AppleVerificationError("malformed", `the JWS ${what} is not JSON`);
 	}
 	if (typeof value !== "object" || value === null || Array.isArray(value)) throw new AppleVerificationError("malformed", `the JWS ${what} is not a JSON object`);
 	return value as Record<string, unknown>;
@@ -214,7 +226,8 @@ const millis = z.number().transform(Math.trunc);
 const environment = z.enum(["Production", "Sandbox", "Xcode", "LocalTesting"]);
 
 /**
- * JWSTransactionDecodedPayload (STORES.md 2.2). Apple marks every field optional; the ones a purchase cannot be
+ * JWSTransactionDecodedPayload (https://developer.apple.com/documentation/appstoreserverapi/jwstransactiondecodedpayload).
+ * Apple marks every field optional; the ones a purchase cannot be
  * recorded without are required here. Enumerations stay open strings and numbers, as in Apple's validator, and
  * unknown fields pass through.
  */
@@ -253,7 +266,7 @@ const TransactionSchema = z.looseObject({
 });
 export type AppleTransaction = z.output<typeof TransactionSchema>;
 
-/** JWSRenewalInfoDecodedPayload (STORES.md 2.3), on the same terms. */
+/** JWSRenewalInfoDecodedPayload (https://developer.apple.com/documentation/appstoreserverapi/jwsrenewalinfodecodedpayload), on the same terms. */
 const RenewalInfoSchema = z.looseObject({
 	originalTransactionId: z.string().min(1),
 	environment,

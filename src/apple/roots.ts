@@ -1,6 +1,7 @@
 /**
  * The roots Apple signed data may chain to. By default only Apple Root CA - G3, the root of every App Store
- * signing chain (STORES.md 2.6); configuration may replace the list, e.g. with a test PKI's root.
+ * signing chain (https://www.apple.com/certificateauthority/); configuration may replace the list, e.g. with a test
+ * PKI's root.
  */
 import type { TrustedRoot, TrustStore } from "./chain";
 import { AppleVerificationError } from "./errors";
@@ -35,28 +36,39 @@ export class InvalidTrustedRootError extends Error {
 	}
 }
 
+/** Stores built in this isolate, by their roots' text: the same roots give the same store, keys and caches. */
+const stores = new Map<string, TrustStore>();
+const MAX_STORES = 8;
+
 /**
  * Builds a trust store from base64 DER certificates (configuration's appleRootCertificates), or Apple's default.
  * Refuses, by throwing, anything that is not a certificate with an EC P-256/P-384 key: a typo in configuration
- * should stop the deployment, not make every purchase fail later.
+ * should stop the deployment, not make every purchase fail later. Built once per isolate for a given list, so each
+ * root is parsed, and its key imported, once per isolate, and a configuration parsed again (its secret changed)
+ * keeps the chains verified so far if its roots did not change.
  */
 export function createTrustStore(base64Roots: readonly string[] = DEFAULT_APPLE_ROOTS): TrustStore {
 	if (base64Roots.length === 0) throw new InvalidTrustedRootError(0, "list is empty: no Apple signed data could ever verify");
-	return { roots: base64Roots.map((base64, index) => trustedRoot(parseRoot(base64, index))) };
+	// Tolerate what copying a certificate by hand adds: PEM armour and line breaks.
+	const texts = base64Roots.map((base64) => base64.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ""));
+	const key = texts.join(",");
+	const existing = stores.get(key);
+	if (existing) return existing;
+	const store: TrustStore = { roots: texts.map((text, index) => trustedRoot(parseRoot(text, index))) };
+	if (stores.size >= MAX_STORES) stores.delete(stores.keys().next().value!);
+	stores.set(key, store);
+	return store;
 }
 
-let defaultStore: TrustStore | undefined;
-
-/** The default store, built once per isolate so its root key is imported once. */
+/** The default store: Apple Root CA - G3. */
 export function defaultTrustStore(): TrustStore {
-	return (defaultStore ??= createTrustStore());
+	return createTrustStore();
 }
 
 function parseRoot(base64: string, index: number): Certificate {
 	let certificate: Certificate;
 	try {
-		// Tolerate what copying a certificate by hand adds: PEM armour and line breaks.
-		certificate = parseCertificateBase64(base64.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ""));
+		certificate = parseCertificateBase64(base64);
 	} catch (error) {
 		if (error instanceof AppleVerificationError) throw new InvalidTrustedRootError(index, `is not a base64 DER X.509 certificate (${error.message})`);
 		throw error;

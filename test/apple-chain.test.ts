@@ -1,6 +1,7 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { clearChainCache, verifyCertificateChain, type TrustStore } from "../src/apple/chain";
-import { APPLE_ROOT_CA_G3, createTrustStore, defaultTrustStore, InvalidTrustedRootError } from "../src/apple/roots";
+import { clearChainCache, ecdsaSignatureToRaw, verifyCertificateChain, type TrustStore } from "../src/apple/chain";
+import { APPLE_ROOT_CA_G3, APPLE_WWDR_CA_G6, createTrustStore, defaultTrustStore, InvalidTrustedRootError, PREVERIFIED_INTERMEDIATES } from "../src/apple/roots";
+import { CURVES, importPublicKey, parseCertificateBase64 } from "../src/apple/x509";
 import { APPLE_RECEIPT_SIGNING_LEAF_2025, APPLE_ROOT_CA_G3 as FIXTURE_ROOT, APPLE_WWDR_CA_G6 as FIXTURE_WWDR_G6, REAL_APPLE_X5C } from "./fixtures/apple/real-chain.ts";
 import { APPLE_INTERMEDIATE_OID, APPLE_LEAF_OID, createApplePki, issueCertificate, type ApplePki, type ApplePkiOptions } from "./support/pki.ts";
 
@@ -335,6 +336,43 @@ describe("the verified-intermediate memo", () => {
 		const verify = spyOnVerify();
 		await verifyCertificateChain(pki.x5c, store, NOW, NOW);
 		expect(verify).toHaveBeenCalledTimes(2);
+	});
+});
+
+describe("Apple's preverified intermediates", () => {
+	it("are each signed by their root, as checked here with WebCrypto, and are Apple WWDR CAs", async () => {
+		expect(PREVERIFIED_INTERMEDIATES.length).toBeGreaterThan(0);
+		for (const { root, intermediate } of PREVERIFIED_INTERMEDIATES) {
+			const rootCertificate = parseCertificateBase64(root);
+			const certificate = parseCertificateBase64(intermediate);
+			expect(certificate.issuer).toEqual(rootCertificate.subject);
+			expect(certificate.extensions.has(APPLE_INTERMEDIATE_OID) && certificate.isCa).toBe(true);
+			const signature = ecdsaSignatureToRaw(certificate.signature, CURVES[rootCertificate.curve!]!.size)!;
+			const hash = { "1.2.840.10045.4.3.2": "SHA-256", "1.2.840.10045.4.3.3": "SHA-384" }[certificate.signatureAlgorithm];
+			expect(await crypto.subtle.verify({ name: "ECDSA", hash: hash! }, await importPublicKey(rootCertificate), signature, certificate.tbs)).toBe(true);
+		}
+		expect(APPLE_WWDR_CA_G6).toBe(FIXTURE_WWDR_G6);
+	});
+
+	it("spare the default store one signature check on Apple's real chain, and no other", async () => {
+		const verify = spyOnVerify();
+		await verifyCertificateChain(REAL_APPLE_X5C, defaultTrustStore(), NOW, NOW);
+		expect(verify).toHaveBeenCalledTimes(1);
+	});
+
+	it("do not vouch for a leaf the intermediate did not sign, though it names the intermediate as its issuer", async () => {
+		const g6 = parseCertificateBase64(APPLE_WWDR_CA_G6);
+		const impostorKeys = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-384" }, true, ["sign", "verify"])) as CryptoKeyPair;
+		const impostor = { subject: g6.subject, keyPair: impostorKeys, keyIdentifier: new Uint8Array(20) } as unknown as Parameters<typeof issueCertificate>[1];
+		const forged = await issueCertificate({ ...within, hash: "SHA-384", appleOid: APPLE_LEAF_OID }, impostor);
+		expect(await refusal(verifyCertificateChain([forged.base64, APPLE_WWDR_CA_G6, APPLE_ROOT_CA_G3], defaultTrustStore(), NOW, NOW))).toMatchObject({
+			code: "untrusted_chain",
+			message: expect.stringContaining("leaf's signature"),
+		});
+	});
+
+	it("do not stretch a certificate's validity: data signed after the intermediate expired is refused", async () => {
+		expect(await refusal(verifyCertificateChain(REAL_APPLE_X5C, defaultTrustStore(), Date.UTC(2036, 5, 1), NOW))).toMatchObject({ code: "certificate_not_valid_at_date" });
 	});
 });
 

@@ -27,6 +27,12 @@ export interface TrustedRoot {
 
 export interface TrustStore {
 	readonly roots: readonly TrustedRoot[];
+	/**
+	 * Intermediates (standard base64 DER, as in x5c) whose signature by one of these roots was verified when the
+	 * code was built, not at run time: roots.ts lists them for Apple Root CA - G3 and test/apple-chain.test.ts
+	 * verifies each one. Only ever filled by createTrustStore, for a root it holds byte for byte.
+	 */
+	readonly preverifiedIntermediates?: ReadonlyMap<string, TrustedRoot>;
 }
 
 interface Validity {
@@ -121,7 +127,11 @@ async function verifyUncached(leafBase64: string, intermediateBase64: string, st
 		if (candidates.length === 0) throw new AppleVerificationError("untrusted_chain", "no trusted root is named as the intermediate's issuer");
 		const [intermediateKey, key] = await Promise.all([importPublicKey(intermediate), importPublicKey(leaf)]);
 		leafKey = key;
-		const [signed, root] = await Promise.all([isSignedBy(leaf, intermediate, intermediateKey), findIssuingRoot(intermediate, candidates)]);
+		const preverified = store.preverifiedIntermediates?.get(intermediateBase64);
+		const [signed, root] = await Promise.all([
+			isSignedBy(leaf, intermediate, intermediateKey),
+			preverified && candidates.includes(preverified) ? preverified : findIssuingRoot(intermediate, candidates),
+		]);
 		leafSigned = signed;
 		if (root) {
 			verified = { certificate: intermediate, key: intermediateKey, root, expiresAt: Math.min(now + CACHE_TTL_MS, intermediate.notAfter, root.certificate.notAfter) };

@@ -23,6 +23,36 @@ export const APPLE_ROOT_CA_G3 = [
 	"xnS4at+qIxUCMG1mihDK1A3UT82NQz60imOlM27jbdoXt2QfyFMm+YhidDkLF1vLUagM6BgD56KyKA==",
 ].join("");
 
+/**
+ * Apple Worldwide Developer Relations Certification Authority - G6, DER as base64:
+ * https://www.apple.com/certificateauthority/AppleWWDRCAG6.cer, EC P-384, valid 2021-03-17 to 2036-03-19. It issues
+ * the App Store's receipt-signing leaves.
+ */
+export const APPLE_WWDR_CA_G6 = [
+	"MIIDFjCCApygAwIBAgIUIsGhRwp0c2nvU4YSycafPTjzbNcwCgYIKoZIzj0EAwMwZzEbMBkGA1UEAwwSQXBwbGUgUm9vdCBDQSAt",
+	"IEczMSYwJAYDVQQLDB1BcHBsZSBDZXJ0aWZpY2F0aW9uIEF1dGhvcml0eTETMBEGA1UECgwKQXBwbGUgSW5jLjELMAkGA1UEBhMC",
+	"VVMwHhcNMjEwMzE3MjAzNzEwWhcNMzYwMzE5MDAwMDAwWjB1MUQwQgYDVQQDDDtBcHBsZSBXb3JsZHdpZGUgRGV2ZWxvcGVyIFJl",
+	"bGF0aW9ucyBDZXJ0aWZpY2F0aW9uIEF1dGhvcml0eTELMAkGA1UECwwCRzYxEzARBgNVBAoMCkFwcGxlIEluYy4xCzAJBgNVBAYT",
+	"AlVTMHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEbsQKC94PrlWmZXnXgtxzdVJL8T0SGYngDRGpngn3N6PT8JMEb7FDi4bBmPhCnZ3/",
+	"sq6PF/cGcKXWsL5vOteRhyJ45x3ASP7cOB+aao90fcpxSv/EZFbniAbNgZGhIhpIo4H6MIH3MBIGA1UdEwEB/wQIMAYBAf8CAQAw",
+	"HwYDVR0jBBgwFoAUu7DeoVgziJqkipnevr3rr9rLJKswRgYIKwYBBQUHAQEEOjA4MDYGCCsGAQUFBzABhipodHRwOi8vb2NzcC5h",
+	"cHBsZS5jb20vb2NzcDAzLWFwcGxlcm9vdGNhZzMwNwYDVR0fBDAwLjAsoCqgKIYmaHR0cDovL2NybC5hcHBsZS5jb20vYXBwbGVy",
+	"b290Y2FnMy5jcmwwHQYDVR0OBBYEFD8vlCNR01DJmig97bB85c+lkGKZMA4GA1UdDwEB/wQEAwIBBjAQBgoqhkiG92NkBgIBBAIF",
+	"ADAKBggqhkjOPQQDAwNoADBlAjBAXhSq5IyKogMCPtw490BaB677CaEGJXufQB/EqZGd6CSjiCtOnuMTbXVXmxxcxfkCMQDTSPxa",
+	"rZXvNrkxU3TkUMI33yzvFVVRT4wxWJC994OsdcZ4+RGNsYDyR5gmdr0nDGg=",
+].join("");
+
+/**
+ * Intermediates whose signature by a root is a fact about fixed bytes, checked once when the code is built
+ * (test/apple-chain.test.ts verifies every pair with WebCrypto) rather than once in every new isolate. A trust
+ * store that holds the root, byte for byte as written here, skips that one signature check for that intermediate,
+ * text for text; everything else about the chain (the intermediate's own checks, the leaf's signature, validity
+ * at the signing date) is still checked on every new chain.
+ */
+export const PREVERIFIED_INTERMEDIATES: readonly { readonly root: string; readonly intermediate: string }[] = [
+	{ root: APPLE_ROOT_CA_G3, intermediate: APPLE_WWDR_CA_G6 },
+];
+
 export const DEFAULT_APPLE_ROOTS: readonly string[] = [APPLE_ROOT_CA_G3];
 
 /** A configured root that cannot be used. Raised while loading configuration, never while verifying. */
@@ -54,7 +84,13 @@ export function createTrustStore(base64Roots: readonly string[] = DEFAULT_APPLE_
 	const key = texts.join(",");
 	const existing = stores.get(key);
 	if (existing) return existing;
-	const store: TrustStore = { roots: texts.map((text, index) => trustedRoot(parseRoot(text, index))) };
+	const roots = texts.map((text, index) => trustedRoot(parseRoot(text, index)));
+	const preverified = new Map<string, TrustedRoot>();
+	for (const { root, intermediate } of PREVERIFIED_INTERMEDIATES) {
+		const index = texts.indexOf(root);
+		if (index >= 0) preverified.set(intermediate, roots[index]!);
+	}
+	const store: TrustStore = preverified.size > 0 ? { roots, preverifiedIntermediates: preverified } : { roots };
 	if (stores.size >= MAX_STORES) stores.delete(stores.keys().next().value!);
 	stores.set(key, store);
 	return store;

@@ -78,7 +78,7 @@ export async function startIsolates(count: number, script: string, bindings: Rec
 }
 
 /** workerd processes started by this Node process. */
-function workerdChildren(): Set<number> {
+export function workerdChildren(): Set<number> {
 	const found = new Set<number>();
 	let entries: string[];
 	try {
@@ -100,7 +100,7 @@ function workerdChildren(): Set<number> {
 }
 
 /** Nanoseconds the process's threads have spent on a CPU (the first field of each thread's schedstat). */
-function processCpuNs(pid: number): number | undefined {
+export function processCpuNs(pid: number): number | undefined {
 	try {
 		let total = 0;
 		for (const tid of readdirSync(`/proc/${pid}/task`)) {

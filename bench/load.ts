@@ -26,6 +26,7 @@ import { Miniflare, NoOpLog, convertV4MiniflareOptions } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { createFixtures, SAMPLE_APP } from "../test/support/fixtures.ts";
 import { APPLE_SAMPLE } from "../test/support/apple-fixtures.ts";
+import { processCpuNs, workerdChildren } from "./isolate.ts";
 import { startOcspPki } from "./pki.ts";
 import { writeSection } from "./results.ts";
 import { median, round, spread } from "./stats.ts";
@@ -58,6 +59,8 @@ const LABELS: Record<CaseName, string> = {
 };
 
 interface CaseRun {
+	/** CPU time per answered request of the processes serving this case (workerd: service and emulator; or the peer). */
+	cpuMs?: number;
 	rps: number;
 	p50: number;
 	p99: number;
@@ -112,6 +115,7 @@ async function main(): Promise<void> {
 	(fixtures.emulatorConfig.apple as { signing: unknown }).signing = { privateKey: pki.leaf.privateKeyPkcs8Pem, x5c: pki.x5c };
 	fixtures.appsConfig.appleRootCertificates = [pki.root.base64];
 
+	const beforeEmulator = workerdChildren();
 	const emulatorMf = new Miniflare(
 		convertV4MiniflareOptions({
 			host: HOST,
@@ -122,9 +126,11 @@ async function main(): Promise<void> {
 	);
 	cleanups.push(() => emulatorMf.dispose());
 	await emulatorMf.ready;
+	const emulatorPid = [...workerdChildren()].find((pid) => !beforeEmulator.has(pid));
 
 	const state = mkdtempSync(resolve(OUT, "state-"));
 	cleanups.push(() => rmSync(state, { recursive: true, force: true }));
+	const beforeService = workerdChildren();
 	const serviceMf = new Miniflare(
 		convertV4MiniflareOptions({
 			host: HOST,
@@ -136,6 +142,7 @@ async function main(): Promise<void> {
 	);
 	cleanups.push(() => serviceMf.dispose());
 	await serviceMf.ready;
+	const servicePid = [...workerdChildren()].find((pid) => !beforeService.has(pid) && pid !== emulatorPid);
 	await applyMigrations(await serviceMf.getD1Database("DB"));
 
 	const peerProcess = await startPeer(peerPort, pki.root.base64);
@@ -169,7 +176,12 @@ async function main(): Promise<void> {
 	// Fresh signed transactions for (c), made by the emulator before any round so its signing is not timed.
 	const pool = new FreshPool(emulator);
 	if (CASES.includes("fresh")) await pool.add(1500);
-	const targets = (name: CaseName) => caseRequest(name, { service, peer, replayBody, googleBody, pool });
+	// CPU time per request, where /proc tells it (Linux): the workerd processes for (a)–(d), the peer for (e).
+	const cpuOf = (name: CaseName) => {
+		const pids = name === "peer" ? [peerProcess.pid] : [servicePid, emulatorPid];
+		return () => pids.reduce<number | undefined>((sum, pid) => (sum === undefined || pid === undefined ? undefined : addDefined(sum, processCpuNs(pid))), 0);
+	};
+	const targets = (name: CaseName) => ({ ...caseRequest(name, { service, peer, replayBody, googleBody, pool }), cpu: cpuOf(name) });
 
 	console.log("bench:load: warming up every case (not counted)");
 	const warm: Partial<Record<CaseName, CaseRun>> = {};
@@ -209,11 +221,13 @@ function report(rounds: Record<CaseName, CaseRun>[]): void {
 	const totalRequests = rounds.reduce((sum, r) => sum + CASES.reduce((s, name) => s + r[name].requests, 0), 0);
 
 	console.log("");
-	console.log(`${"case".padEnd(60)}${"req/s".padStart(9)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"errors".padStart(8)}${"non-2xx".padStart(9)}${"false".padStart(7)}`);
+	console.log(`${"case".padEnd(60)}${"req/s".padStart(9)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"errors".padStart(8)}${"non-2xx".padStart(9)}${"false".padStart(7)}${"CPU ms/req".padStart(12)}`);
 	const perCase = Object.fromEntries(
 		CASES.map((name) => {
 			const runs = rounds.map((r) => r[name]);
+			const cpu = runs.map((run) => run.cpuMs).filter((value): value is number => value !== undefined);
 			const summary = {
+				cpuMsPerRequest: cpu.length > 0 ? median(cpu) : undefined,
 				rps: median(runs.map((run) => run.rps)),
 				p50: median(runs.map((run) => run.p50)),
 				p99: median(runs.map((run) => run.p99)),
@@ -227,7 +241,7 @@ function report(rounds: Record<CaseName, CaseRun>[]): void {
 				}, {}),
 			};
 			console.log(
-				`${LABELS[name].padEnd(60)}${summary.rps.toFixed(0).padStart(9)}${summary.p50.toFixed(1).padStart(9)}${summary.p99.toFixed(1).padStart(9)}${String(summary.errors).padStart(8)}${String(summary.non2xx).padStart(9)}${String(summary.wrongAnswers).padStart(7)}`,
+				`${LABELS[name].padEnd(60)}${summary.rps.toFixed(0).padStart(9)}${summary.p50.toFixed(1).padStart(9)}${summary.p99.toFixed(1).padStart(9)}${String(summary.errors).padStart(8)}${String(summary.non2xx).padStart(9)}${String(summary.wrongAnswers).padStart(7)}${(summary.cpuMsPerRequest === undefined ? "n/a" : summary.cpuMsPerRequest.toFixed(2)).padStart(12)}`,
 			);
 			return [name, summary];
 		}),
@@ -241,6 +255,20 @@ function report(rounds: Record<CaseName, CaseRun>[]): void {
 		console.log(`load.${name.padEnd(20)} ${s.median.toFixed(2)}×  (rounds ${s.min.toFixed(2)}–${s.max.toFixed(2)}, n=${s.n})${verdict}`);
 	}
 	console.log(`load.errors               ${totalErrors} in ${totalRequests} requests (connection errors, timeouts, non-2xx and wrong answers; target 0)`);
+	// The same comparison in CPU time per request, round by round: what each case costs the processes serving it,
+	// whoever else wants the machine's cores (the service is one workerd thread, so this bounds its throughput).
+	const cpuRatios: Record<string, number[]> = {};
+	for (const name of ["replay", "fresh", "google", "peer"] as const) {
+		if (!has(name) || rounds.some((r) => r[name].cpuMs === undefined || r.health.cpuMs === undefined)) continue;
+		cpuRatios[`${name}_vs_health`] = perRound((r) => r.health.cpuMs! / r[name].cpuMs!);
+	}
+	if (Object.keys(cpuRatios).length > 0) {
+		console.log("in CPU time per request ((a)'s ÷ the case's, so that above 1 means cheaper than /health):");
+		for (const [name, values] of Object.entries(cpuRatios)) {
+			const s = spread(values);
+			console.log(`load.cpu.${name.padEnd(16)} ${s.median.toFixed(2)}×  (rounds ${s.min.toFixed(2)}–${s.max.toFixed(2)}, n=${s.n})`);
+		}
+	}
 	if (totalErrors > 0) process.exitCode = 1;
 	if (CASES.length !== ALL_CASES.length) {
 		console.log("\na subset of the cases (BENCH_LOAD_CASES): bench/results.json left as it was");
@@ -259,6 +287,7 @@ function report(rounds: Record<CaseName, CaseRun>[]): void {
 		connections: CONNECTIONS,
 		requests: totalRequests,
 		spread: Object.fromEntries(Object.entries(ratios).map(([name, values]) => [name, spread(values)])),
+		cpuRatios: Object.fromEntries(Object.entries(cpuRatios).map(([name, values]) => [name, spread(values)])),
 		latencyRatios,
 		cases: perCase,
 	});
@@ -307,8 +336,19 @@ function caseRequest(name: CaseName, t: Targets): CaseRequest {
 	}
 }
 
+function addDefined(sum: number, value: number | undefined): number | undefined {
+	return value === undefined ? undefined : sum + value;
+}
+
 /** One case for `seconds` at CONNECTIONS connections; every answer is checked. */
-function runCase(target: CaseRequest, seconds: number): Promise<CaseRun> {
+async function runCase(target: CaseRequest & { cpu: () => number | undefined }, seconds: number): Promise<CaseRun> {
+	const before = target.cpu();
+	const run = await runAutocannon(target, seconds);
+	const after = target.cpu();
+	return before === undefined || after === undefined || run.requests === 0 ? run : { ...run, cpuMs: (after - before) / 1e6 / run.requests };
+}
+
+function runAutocannon(target: CaseRequest, seconds: number): Promise<CaseRun> {
 	let wrongAnswers = 0;
 	return new Promise((resolvePromise, reject) => {
 		autocannon(

@@ -1,125 +1,55 @@
 /**
- * The benchmark's cases, bundled by bench/run.ts (src/ imports are extensionless, which Node will not resolve).
- * One signed transaction, made with a fresh test PKI whose root every verifier trusts, verified four ways.
+ * The in-process Node cases of `npm run bench`, bundled by bench/run.ts (src/ imports are extensionless, which Node
+ * will not resolve). One signed transaction from the bench PKI (bench/pki.ts), which every verifier trusts, verified
+ * several ways; each ratio comes from its two cases timed in alternating rounds.
  */
+import { createPublicKey, verify as nodeVerify } from "node:crypto";
 import { Environment, SignedDataVerifier } from "@apple/app-store-server-library";
 import { clearChainCache } from "../src/apple/chain";
 import { createTrustStore } from "../src/apple/roots";
 import { verifyAppleTransaction } from "../src/apple/signed-data";
-import { createApplePki, signJws } from "../test/support/pki.ts";
+import { signJws } from "../test/support/pki.ts";
+import { startOcspPki, type OcspPki } from "./pki.ts";
+import { median } from "./stats.ts";
 
 export interface Measurement {
 	iterations: number;
-	opsPerSec: number;
+	/** CPU time of this process per operation (all threads: WebCrypto's thread pool included), median round. */
 	usPerOp: number;
+	/** Elapsed time per operation, median round. */
+	wallUsPerOp: number;
 }
 
-export interface CaseResults {
-	oursCached: Measurement;
-	oursCold: Measurement;
-	appleLibrary: Measurement;
-	rawVerify: Measurement;
-	/** Median of per-round ratios, (a) and (d) measured in alternating rounds. */
-	cachedOverRaw: number;
-	/** Median of per-round ratios, (c) and (a) measured in alternating rounds. */
-	appleOverCached: number;
-	cacheKey: { stringLookup: Measurement; sha256: Measurement };
+export interface Paired {
+	a: Measurement;
+	b: Measurement;
+	/** Median of the per-round ratios a ÷ b, in CPU time. */
+	ratio: number;
+	ratios: number[];
+	/** The same in elapsed time. */
+	wallRatio: number;
+	wallRatios: number[];
 }
 
-const APP = { bundleId: "com.example.iapedge", appAppleId: 1234567890, allowLocalTesting: false };
+export const APP = { bundleId: "com.example.iapedge", appAppleId: 1234567890, allowLocalTesting: false };
 
-/**
- * Runs `op` back to back for about `seconds` after a warm-up, in rounds; the median round is reported so one
- * garbage collection or scheduler hiccup does not decide the figure.
- */
-async function measure(op: () => Promise<unknown> | unknown, seconds: number): Promise<Measurement> {
-	const warmUntil = performance.now() + Math.min(500, seconds * 200);
-	while (performance.now() < warmUntil) await op();
-	const rounds: number[] = [];
-	let iterations = 0;
-	const roundMs = (seconds * 1000) / 7;
-	for (let round = 0; round < 7; round++) {
-		let count = 0;
-		const start = performance.now();
-		let elapsed = 0;
-		while (elapsed < roundMs) {
-			for (let i = 0; i < 16; i++) await op();
-			count += 16;
-			elapsed = performance.now() - start;
-		}
-		rounds.push((elapsed * 1000) / count);
-		iterations += count;
-	}
-	const usPerOp = rounds.sort((a, b) => a - b)[3]!;
-	return { iterations, opsPerSec: 1e6 / usPerOp, usPerOp };
-}
-
-/**
- * Two operations measured in alternating rounds, so a burst of load on a shared machine hits both alike; the
- * ratio is the median of the per-round ratios, not a quotient of figures taken seconds apart.
- */
-async function measurePaired(
-	a: () => Promise<unknown> | unknown,
-	b: () => Promise<unknown> | unknown,
-	seconds: number,
-): Promise<{ a: Measurement; b: Measurement; ratio: number }> {
-	const ROUNDS = 15;
-	const roundMs = (seconds * 1000) / ROUNDS;
-	const warmUntil = performance.now() + Math.min(500, seconds * 200);
-	while (performance.now() < warmUntil) {
-		await a();
-		await b();
-	}
-	const timeRound = async (op: () => Promise<unknown> | unknown) => {
-		let count = 0;
-		const start = performance.now();
-		let elapsed = 0;
-		while (elapsed < roundMs) {
-			for (let i = 0; i < 16; i++) await op();
-			count += 16;
-			elapsed = performance.now() - start;
-		}
-		return { usPerOp: (elapsed * 1000) / count, count };
-	};
-	const roundsA: number[] = [];
-	const roundsB: number[] = [];
-	const ratios: number[] = [];
-	let iterationsA = 0;
-	let iterationsB = 0;
-	for (let round = 0; round < ROUNDS; round++) {
-		// Alternate which goes first, so neither always follows the other's garbage.
-		const [first, second] = round % 2 === 0 ? [a, b] : [b, a];
-		const r1 = await timeRound(first);
-		const r2 = await timeRound(second);
-		const [ra, rb] = round % 2 === 0 ? [r1, r2] : [r2, r1];
-		roundsA.push(ra.usPerOp);
-		roundsB.push(rb.usPerOp);
-		ratios.push(ra.usPerOp / rb.usPerOp);
-		iterationsA += ra.count;
-		iterationsB += rb.count;
-	}
-	const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
-	const m = (rounds: number[], iterations: number): Measurement => ({ iterations, usPerOp: median(rounds), opsPerSec: 1e6 / median(rounds) });
-	return { a: m(roundsA, iterationsA), b: m(roundsB, iterationsB), ratio: median(ratios) };
-}
-
-export async function runCases(seconds: number): Promise<CaseResults> {
-	const pki = await createApplePki();
-	const roots = createTrustStore([pki.root.base64]);
-	const payload = {
-		transactionId: "2000000812345678",
-		originalTransactionId: "2000000812345678",
+/** A transaction as the App Store signs it (JWSTransactionDecodedPayload), signed now. */
+export function transactionPayload(transactionId = "2000000812345678") {
+	const now = Date.now();
+	return {
+		transactionId,
+		originalTransactionId: transactionId,
 		webOrderLineItemId: "2000000099999999",
 		bundleId: APP.bundleId,
 		productId: "premium_monthly",
 		subscriptionGroupIdentifier: "21000001",
-		purchaseDate: Date.now() - 60_000,
-		originalPurchaseDate: Date.now() - 60_000,
-		expiresDate: Date.now() + 30 * 86_400_000,
+		purchaseDate: now - 60_000,
+		originalPurchaseDate: now - 60_000,
+		expiresDate: now + 30 * 86_400_000,
 		quantity: 1,
 		type: "Auto-Renewable Subscription",
 		inAppOwnershipType: "PURCHASED",
-		signedDate: Date.now(),
+		signedDate: now,
 		environment: "Production",
 		transactionReason: "PURCHASE",
 		storefront: "USA",
@@ -127,50 +57,131 @@ export async function runCases(seconds: number): Promise<CaseResults> {
 		price: 4990,
 		currency: "USD",
 		appTransactionId: "704355185342300000",
+		appAppleId: APP.appAppleId,
 	};
-	const jws = await signJws(payload, pki.leaf.keyPair.privateKey, pki.x5c);
-	const options = { roots, app: APP, acceptSandbox: false };
-	const apple = new SignedDataVerifier([Buffer.from(pki.root.der)], false, Environment.PRODUCTION, APP.bundleId, APP.appAppleId);
+}
 
-	// Every verifier must accept the transaction before its speed means anything.
-	const ours = await verifyAppleTransaction(jws, options);
-	const theirs = await apple.verifyAndDecodeTransaction(jws);
-	if (ours.payload.transactionId !== payload.transactionId || theirs.transactionId !== payload.transactionId) {
-		throw new Error("a verifier did not return the signed transaction");
+export interface Fixture {
+	pki: OcspPki;
+	jws: string;
+}
+
+export async function createFixture(): Promise<Fixture> {
+	const pki = await startOcspPki();
+	const jws = await signJws(transactionPayload(), pki.leaf.keyPair.privateKey, pki.x5c);
+	return { pki, jws };
+}
+
+/**
+ * Two operations measured in alternating rounds (which goes first alternates too), so a burst of load on a shared
+ * machine hits both alike; the ratio is the median of the per-round ratios, not a quotient of figures taken
+ * seconds apart. Each round is timed in CPU time (process.cpuUsage: what the work costs, whoever else wants the
+ * cores) and in elapsed time.
+ */
+export async function measurePaired(a: () => unknown, b: () => unknown, seconds: number, rounds = 15): Promise<Paired> {
+	const roundMs = (seconds * 1000) / (2 * rounds);
+	const warmUntil = performance.now() + Math.min(500, seconds * 100);
+	while (performance.now() < warmUntil) {
+		await a();
+		await b();
 	}
+	const timeRound = async (op: () => unknown) => {
+		let count = 0;
+		const cpu = process.cpuUsage();
+		const start = performance.now();
+		let elapsed = 0;
+		while (elapsed < roundMs) {
+			for (let i = 0; i < 8; i++) await op();
+			count += 8;
+			elapsed = performance.now() - start;
+		}
+		const used = process.cpuUsage(cpu);
+		return { cpuUs: (used.user + used.system) / count, wallUs: (elapsed * 1000) / count, count };
+	};
+	const cpuA: number[] = [];
+	const cpuB: number[] = [];
+	const wallA: number[] = [];
+	const wallB: number[] = [];
+	let iterationsA = 0;
+	let iterationsB = 0;
+	for (let round = 0; round < rounds; round++) {
+		const [first, second] = round % 2 === 0 ? [a, b] : [b, a];
+		const r1 = await timeRound(first);
+		const r2 = await timeRound(second);
+		const [ra, rb] = round % 2 === 0 ? [r1, r2] : [r2, r1];
+		cpuA.push(ra.cpuUs);
+		cpuB.push(rb.cpuUs);
+		wallA.push(ra.wallUs);
+		wallB.push(rb.wallUs);
+		iterationsA += ra.count;
+		iterationsB += rb.count;
+	}
+	const ratios = cpuA.map((value, i) => value / cpuB[i]!);
+	const wallRatios = wallA.map((value, i) => value / wallB[i]!);
+	return {
+		a: { iterations: iterationsA, usPerOp: median(cpuA), wallUsPerOp: median(wallA) },
+		b: { iterations: iterationsB, usPerOp: median(cpuB), wallUsPerOp: median(wallB) },
+		ratio: median(ratios),
+		ratios,
+		wallRatio: median(wallRatios),
+		wallRatios,
+	};
+}
+
+export interface NodeResults {
+	/** Ours with the chain verified before (cached) ÷ one raw WebCrypto ES256 verify. */
+	warmVsRaw: Paired;
+	/** Apple's library with its chain cache engaged (online checks on, OCSP answered locally) ÷ ours warm. */
+	appleCachedVsOursWarm: Paired;
+	/** Apple's library verifying the chain every time (online checks off: no cache) ÷ ours with caches cleared. */
+	appleColdVsOursCold: Paired;
+	/** One WebCrypto ES256 verify ÷ one synchronous node:crypto verify: what Node's thread pool adds to WebCrypto. */
+	webCryptoVsSyncVerify: Paired;
+	ocspRequests: Record<string, number>;
+}
+
+export async function runNodeCases(fixture: Fixture, seconds: number): Promise<NodeResults> {
+	const { pki, jws } = fixture;
+	const roots = createTrustStore([pki.root.base64]);
+	const options = { roots, app: APP, acceptSandbox: false };
+	const rootDer = [Buffer.from(pki.root.der)];
+	const appleUncached = new SignedDataVerifier(rootDer, false, Environment.PRODUCTION, APP.bundleId, APP.appAppleId);
+	const appleCached = new SignedDataVerifier(rootDer, true, Environment.PRODUCTION, APP.bundleId, APP.appAppleId);
+
+	// Every verifier must accept the transaction before its speed means anything; Apple's cached verifier must have
+	// asked the responder once per certificate, and then never again.
+	const expected = transactionPayload().transactionId;
+	for (const result of [
+		(await verifyAppleTransaction(jws, options)).payload.transactionId,
+		(await appleUncached.verifyAndDecodeTransaction(jws)).transactionId,
+		(await appleCached.verifyAndDecodeTransaction(jws)).transactionId,
+	]) {
+		if (result !== expected) throw new Error("a verifier did not return the signed transaction");
+	}
+	if (pki.requests.leaf !== 1 || pki.requests.intermediate !== 1) throw new Error(`Apple's verifier asked the OCSP responder ${JSON.stringify(pki.requests)}`);
 
 	const dot = jws.lastIndexOf(".");
 	const signingInput = new TextEncoder().encode(jws.slice(0, dot));
 	const signature = Buffer.from(jws.slice(dot + 1), "base64url");
 	const ES256 = { name: "ECDSA", hash: "SHA-256" };
-	const leafKey = await crypto.subtle.importKey("spki", await crypto.subtle.exportKey("spki", pki.leaf.keyPair.publicKey), { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
+	const spki = await crypto.subtle.exportKey("spki", pki.leaf.keyPair.publicKey);
+	const leafKey = await crypto.subtle.importKey("spki", spki, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
+	const nodeKey = createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" });
 	if (!(await crypto.subtle.verify(ES256, leafKey, signature, signingInput))) throw new Error("raw verify failed");
+	if (!nodeVerify("sha256", signingInput, { key: nodeKey, dsaEncoding: "ieee-p1363" }, signature)) throw new Error("node:crypto verify failed");
 
-	const cachedVsRaw = await measurePaired(
-		() => verifyAppleTransaction(jws, options),
-		() => crypto.subtle.verify(ES256, leafKey, signature, signingInput),
-		seconds * 2,
-	);
-	const oursCached = cachedVsRaw.a;
-	const rawVerify = cachedVsRaw.b;
-	const oursCold = await measure(() => {
+	const oursWarm = () => verifyAppleTransaction(jws, options);
+	const oursCold = () => {
 		clearChainCache();
 		return verifyAppleTransaction(jws, options);
-	}, seconds);
-	const appleVsCached = await measurePaired(
-		() => apple.verifyAndDecodeTransaction(jws),
-		() => verifyAppleTransaction(jws, options),
-		seconds * 2,
-	);
-	const appleLibrary = appleVsCached.a;
+	};
+	const raw = () => crypto.subtle.verify(ES256, leafKey, signature, signingInput);
+	const sync = () => nodeVerify("sha256", signingInput, { key: nodeKey, dsaEncoding: "ieee-p1363" }, signature);
 
-	// The chain cache's key, both ways: the x5c text as a Map key (copied each time, as JSON.parse would hand us a
-	// fresh string) against a SHA-256 of the entries.
-	const map = new Map([[pki.x5c[0], 1]]);
-	const fresh = () => (pki.x5c[0] + " ").slice(0, -1);
-	const stringLookup = await measure(() => map.get(fresh()), Math.min(1, seconds / 2));
-	const bytes = new TextEncoder().encode(pki.x5c[0] + pki.x5c[1]);
-	const sha256 = await measure(() => crypto.subtle.digest("SHA-256", bytes), Math.min(1, seconds / 2));
-
-	return { oursCached, oursCold, appleLibrary, rawVerify, cachedOverRaw: cachedVsRaw.ratio, appleOverCached: appleVsCached.ratio, cacheKey: { stringLookup, sha256 } };
+	const warmVsRaw = await measurePaired(oursWarm, raw, seconds * 2);
+	const appleCachedVsOursWarm = await measurePaired(() => appleCached.verifyAndDecodeTransaction(jws), oursWarm, seconds * 2);
+	const appleColdVsOursCold = await measurePaired(() => appleUncached.verifyAndDecodeTransaction(jws), oursCold, seconds * 2);
+	const webCryptoVsSyncVerify = await measurePaired(raw, sync, seconds);
+	if (pki.requests.leaf !== 1 || pki.requests.intermediate !== 1) throw new Error(`Apple's cached verifier went back to the OCSP responder: ${JSON.stringify(pki.requests)}`);
+	return { warmVsRaw, appleCachedVsOursWarm, appleColdVsOursCold, webCryptoVsSyncVerify, ocspRequests: { ...pki.requests } };
 }

@@ -1,7 +1,8 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { clearChainCache, verifyCertificateChain, type TrustStore } from "../src/apple/chain";
-import { APPLE_ROOT_CA_G3, createTrustStore, defaultTrustStore, InvalidTrustedRootError } from "../src/apple/roots";
-import { APPLE_RECEIPT_SIGNING_LEAF_2025, APPLE_ROOT_CA_G3 as FIXTURE_ROOT, REAL_APPLE_X5C } from "./fixtures/apple/real-chain.ts";
+import { clearChainCache, ecdsaSignatureToRaw, verifyCertificateChain, type TrustStore } from "../src/apple/chain";
+import { APPLE_ROOT_CA_G3, APPLE_WWDR_CA_G6, createTrustStore, defaultTrustStore, InvalidTrustedRootError, PREVERIFIED_INTERMEDIATES } from "../src/apple/roots";
+import { CURVES, importPublicKey, parseCertificateBase64 } from "../src/apple/x509";
+import { APPLE_RECEIPT_SIGNING_LEAF_2025, APPLE_ROOT_CA_G3 as FIXTURE_ROOT, APPLE_WWDR_CA_G6 as FIXTURE_WWDR_G6, REAL_APPLE_X5C } from "./fixtures/apple/real-chain.ts";
 import { APPLE_INTERMEDIATE_OID, APPLE_LEAF_OID, createApplePki, issueCertificate, type ApplePki, type ApplePkiOptions } from "./support/pki.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -263,7 +264,8 @@ describe("the verified-chain cache", () => {
 		await verifyCertificateChain(shortLived.x5c, shortStore, NOW, NOW + 10 * 60 * 1000 - 1);
 		expect(verify).not.toHaveBeenCalled();
 		await verifyCertificateChain(shortLived.x5c, shortStore, NOW, NOW + 10 * 60 * 1000);
-		expect(verify).toHaveBeenCalledTimes(2);
+		// The leaf's signature; the intermediate, still valid, stays verified for this store.
+		expect(verify).toHaveBeenCalledTimes(1);
 	});
 
 	it("holds at most 64 chains, forgetting the oldest first", async () => {
@@ -274,7 +276,103 @@ describe("the verified-chain cache", () => {
 		await verifyCertificateChain([leaves[63]!.base64, pki.x5c[1], pki.x5c[2]], store, NOW, NOW);
 		expect(verify).not.toHaveBeenCalled();
 		await verifyCertificateChain(pki.x5c, store, NOW, NOW);
+		expect(verify).toHaveBeenCalledTimes(1);
+	});
+});
+
+describe("the verified-intermediate memo", () => {
+	let pki: ApplePki;
+	let store: TrustStore;
+	beforeAll(async () => {
+		pki = await createApplePki({ root: within, intermediate: within, leaf: within });
+		store = createTrustStore([pki.root.base64]);
+	});
+	const newLeaf = (spec: { notBefore?: number; notAfter?: number } = within) => issueCertificate({ ...spec, hash: "SHA-384", appleOid: APPLE_LEAF_OID }, pki.intermediate);
+
+	it("checks a new leaf under an intermediate this store has verified with one signature verification, the leaf's", async () => {
+		await verifyCertificateChain(pki.x5c, store, NOW, NOW);
+		const leaf = await newLeaf();
+		const verify = spyOnVerify();
+		const key = await verifyCertificateChain([leaf.base64, pki.x5c[1], pki.x5c[2]], store, NOW, NOW);
+		expect(verify).toHaveBeenCalledTimes(1);
+		const data = new TextEncoder().encode("signed by the new leaf");
+		const signature = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, leaf.keyPair.privateKey, data);
+		expect(await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, key, signature, data)).toBe(true);
+	});
+
+	it("still refuses a leaf the remembered intermediate did not sign", async () => {
+		await verifyCertificateChain(pki.x5c, store, NOW, NOW);
+		const other = await createApplePki({ root: within, intermediate: within, leaf: within });
+		expect(await refusal(verifyCertificateChain([other.leaf.base64, pki.x5c[1], pki.x5c[2]], store, NOW, NOW))).toMatchObject({
+			code: "untrusted_chain",
+			message: expect.stringContaining("leaf's signature"),
+		});
+	});
+
+	it("still refuses a new leaf's data signed when the remembered intermediate had expired", async () => {
+		await verifyCertificateChain(pki.x5c, store, NOW, NOW);
+		const longLived = await newLeaf({ notBefore: within.notBefore, notAfter: within.notAfter + 100 * DAY });
+		expect(await refusal(verifyCertificateChain([longLived.base64, pki.x5c[1], pki.x5c[2]], store, within.notAfter + 10 * DAY, NOW))).toMatchObject({
+			code: "certificate_not_valid_at_date",
+			message: expect.stringContaining("intermediate"),
+		});
+	});
+
+	it("does not carry an intermediate verified for one store over to another", async () => {
+		await verifyCertificateChain(pki.x5c, store, NOW, NOW);
+		const stranger = await createApplePki();
+		expect(await refusal(verifyCertificateChain(pki.x5c, createTrustStore([stranger.root.base64]), NOW, NOW))).toMatchObject({ code: "untrusted_chain" });
+		const leaf = await newLeaf();
+		const verify = spyOnVerify();
+		await verifyCertificateChain([leaf.base64, pki.x5c[1], pki.x5c[2]], createTrustStore([stranger.root.base64, pki.root.base64]), NOW, NOW);
+		// The leaf's signature, then the intermediate's against each trusted root of its issuer's name (both test roots
+		// share one) until one verifies it: nothing was taken from the other store.
+		expect(verify).toHaveBeenCalledTimes(3);
+	});
+
+	it("is forgotten with the verified chains", async () => {
+		await verifyCertificateChain(pki.x5c, store, NOW, NOW);
+		clearChainCache();
+		const verify = spyOnVerify();
+		await verifyCertificateChain(pki.x5c, store, NOW, NOW);
 		expect(verify).toHaveBeenCalledTimes(2);
+	});
+});
+
+describe("Apple's preverified intermediates", () => {
+	it("are each signed by their root, as checked here with WebCrypto, and are Apple WWDR CAs", async () => {
+		expect(PREVERIFIED_INTERMEDIATES.length).toBeGreaterThan(0);
+		for (const { root, intermediate } of PREVERIFIED_INTERMEDIATES) {
+			const rootCertificate = parseCertificateBase64(root);
+			const certificate = parseCertificateBase64(intermediate);
+			expect(certificate.issuer).toEqual(rootCertificate.subject);
+			expect(certificate.extensions.has(APPLE_INTERMEDIATE_OID) && certificate.isCa).toBe(true);
+			const signature = ecdsaSignatureToRaw(certificate.signature, CURVES[rootCertificate.curve!]!.size)!;
+			const hash = { "1.2.840.10045.4.3.2": "SHA-256", "1.2.840.10045.4.3.3": "SHA-384" }[certificate.signatureAlgorithm];
+			expect(await crypto.subtle.verify({ name: "ECDSA", hash: hash! }, await importPublicKey(rootCertificate), signature, certificate.tbs)).toBe(true);
+		}
+		expect(APPLE_WWDR_CA_G6).toBe(FIXTURE_WWDR_G6);
+	});
+
+	it("spare the default store one signature check on Apple's real chain, and no other", async () => {
+		const verify = spyOnVerify();
+		await verifyCertificateChain(REAL_APPLE_X5C, defaultTrustStore(), NOW, NOW);
+		expect(verify).toHaveBeenCalledTimes(1);
+	});
+
+	it("do not vouch for a leaf the intermediate did not sign, though it names the intermediate as its issuer", async () => {
+		const g6 = parseCertificateBase64(APPLE_WWDR_CA_G6);
+		const impostorKeys = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-384" }, true, ["sign", "verify"])) as CryptoKeyPair;
+		const impostor = { subject: g6.subject, keyPair: impostorKeys, keyIdentifier: new Uint8Array(20) } as unknown as Parameters<typeof issueCertificate>[1];
+		const forged = await issueCertificate({ ...within, hash: "SHA-384", appleOid: APPLE_LEAF_OID }, impostor);
+		expect(await refusal(verifyCertificateChain([forged.base64, APPLE_WWDR_CA_G6, APPLE_ROOT_CA_G3], defaultTrustStore(), NOW, NOW))).toMatchObject({
+			code: "untrusted_chain",
+			message: expect.stringContaining("leaf's signature"),
+		});
+	});
+
+	it("do not stretch a certificate's validity: data signed after the intermediate expired is refused", async () => {
+		expect(await refusal(verifyCertificateChain(REAL_APPLE_X5C, defaultTrustStore(), Date.UTC(2036, 5, 1), NOW))).toMatchObject({ code: "certificate_not_valid_at_date" });
 	});
 });
 
@@ -288,6 +386,13 @@ describe("a trust store", () => {
 	it("accepts a root pasted as PEM", async () => {
 		const pem = `-----BEGIN CERTIFICATE-----\n${APPLE_ROOT_CA_G3.match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`;
 		await expect(verifyCertificateChain(REAL_APPLE_X5C, createTrustStore([pem]), NOW, NOW)).resolves.toBeDefined();
+	});
+
+	it("is built once per isolate for the same roots, so their keys are imported once", () => {
+		const pem = `-----BEGIN CERTIFICATE-----\n${APPLE_ROOT_CA_G3.match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`;
+		expect(createTrustStore([APPLE_ROOT_CA_G3])).toBe(defaultTrustStore());
+		expect(createTrustStore([pem])).toBe(defaultTrustStore());
+		expect(createTrustStore([APPLE_ROOT_CA_G3, FIXTURE_WWDR_G6])).not.toBe(defaultTrustStore());
 	});
 
 	it("never trusts a leaf configured as a root", async () => {

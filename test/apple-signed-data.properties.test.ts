@@ -1,4 +1,5 @@
 import fc from "fast-check";
+import { base64url } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ecdsaSignatureToRaw, type TrustStore } from "../src/apple/chain";
 import { base64ToBytes } from "../src/apple/der";
@@ -63,7 +64,7 @@ function signedParts(jws: string): { signingInput: string; signature: string } |
 	const parts = jws.split(".");
 	if (parts.length !== 3) return undefined;
 	try {
-		return { signingInput: `${parts[0]}.${parts[1]}`, signature: bytesToBase64(base64ToBytes(parts[2]!, true)) };
+		return { signingInput: `${parts[0]}.${parts[1]}`, signature: bytesToBase64(base64url.decode(parts[2]!)) };
 	} catch {
 		return undefined;
 	}

@@ -261,7 +261,7 @@ describe("input that is not a JWS", () => {
 	it("is refused as malformed, whatever it is", async () => {
 		const good = await sign(transaction());
 		const [header, payload, signature] = good.split(".") as [string, string, string];
-		const inputs = ["", "a.b", "a.b.c", `${good}.${signature}`, `${header}.${payload}`, `${header}!.${payload}.${signature}`];
+		const inputs = ["", "a.b", "a.b.c", `${good}.${signature}`, `${header}.${payload}`, `${header}!.${payload}.${signature}`, `${header}.+/${payload.slice(2)}.${signature}`];
 		const payloads = ["{not json", "[1,2]", JSON.stringify({ productId: "x" }), JSON.stringify(transaction({ environment: "Staging" }))];
 		inputs.push(`${base64Url("{not json")}.${payload}.${signature}`, ...payloads.map((p) => `${header}.${base64Url(p)}.${signature}`));
 		for (const input of inputs) {

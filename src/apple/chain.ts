@@ -1,7 +1,8 @@
 /**
- * The certificate-chain half of Apple's SignedDataVerifier (STORES.md 2.5), offline: x5c must be exactly
- * leaf → intermediate → root, the root is one we were configured to trust (x5c[2] is never trusted), each link is
- * named after and signed by the next, and every certificate was valid when the data was signed.
+ * The certificate-chain half of Apple's SignedDataVerifier (https://github.com/apple/app-store-server-library-node),
+ * offline: x5c must be exactly leaf → intermediate → root, the root is one we were configured to trust (x5c[2] is
+ * never trusted), each link is named after and signed by the next, and every certificate was valid when the data
+ * was signed. Apple's certificates and their roles: https://www.apple.com/certificateauthority/
  */
 import { DerCursor, DerError, readSingle, Tag, type Bytes } from "./der";
 import { AppleVerificationError } from "./errors";
@@ -16,6 +17,7 @@ export const MAX_CLOCK_SKEW_MS = 60_000;
 
 const CACHE_TTL_MS = 60 * 60 * 1000;
 const CACHE_MAX_ENTRIES = 64;
+const MAX_INTERMEDIATES_PER_STORE = 16;
 
 export interface TrustedRoot {
 	readonly certificate: Certificate;
@@ -25,6 +27,12 @@ export interface TrustedRoot {
 
 export interface TrustStore {
 	readonly roots: readonly TrustedRoot[];
+	/**
+	 * Intermediates (standard base64 DER, as in x5c) whose signature by one of these roots was verified when the
+	 * code was built, not at run time: roots.ts lists them for Apple Root CA - G3 and test/apple-chain.test.ts
+	 * verifies each one. Only ever filled by createTrustStore, for a root it holds byte for byte.
+	 */
+	readonly preverifiedIntermediates?: ReadonlyMap<string, TrustedRoot>;
 }
 
 interface Validity {
@@ -42,22 +50,38 @@ interface CachedChain {
 	readonly expiresAt: number;
 }
 
+/** An intermediate whose own checks and signature by `root` passed in this isolate, for this trust store. */
+interface VerifiedIntermediate {
+	readonly certificate: Certificate;
+	readonly key: CryptoKey;
+	readonly root: TrustedRoot;
+	readonly expiresAt: number;
+}
+
 /**
- * Verified chains, keyed by the leaf's base64 text as it arrived rather than by a digest of the entries: bench/
- * measures a Map lookup with a fresh copy of that ~1.4 KB text at about 2 µs and a WebCrypto SHA-256 of leaf and
- * intermediate at about 23 µs (Node 22). A hit also needs the same intermediate text and the same trust store, so
- * a chain verified against one set of roots is never accepted for another.
+ * Verified chains, keyed by the leaf's base64 text as it arrived rather than by a digest of the entries: a Map
+ * lookup with that text costs a fraction of a SHA-256 of it (bench/README.md). A hit also needs the same
+ * intermediate text and the same trust store, so a chain verified against one set of roots is never accepted for
+ * another.
  */
 const cache = new Map<string, CachedChain>();
 
-/** Test and benchmark hook: forget every verified chain. */
+/**
+ * Verified intermediates, per trust store and keyed by their base64 text: a new leaf under an intermediate this
+ * isolate has already checked costs one signature verification (the leaf's), not two, and no key import for the
+ * intermediate. Only intermediates a trusted root really signed get here, so the map cannot be filled with junk.
+ */
+let intermediates = new WeakMap<TrustStore, Map<string, VerifiedIntermediate>>();
+
+/** Test and benchmark hook: forget every verified chain and intermediate (not the roots' imported keys). */
 export function clearChainCache(): void {
 	cache.clear();
+	intermediates = new WeakMap();
 }
 
 /**
  * Verifies x5c against `store` at `effectiveDate` (ms) and returns the leaf's ES256 key. `now` (ms) only ages the
- * cache. A cached chain costs no parsing and no signature check, just the validity comparison.
+ * caches. A cached chain costs no parsing and no signature check, just the validity comparison.
  */
 export async function verifyCertificateChain(x5c: readonly unknown[], store: TrustStore, effectiveDate: number, now: number = Date.now()): Promise<CryptoKey> {
 	if (x5c.length !== 3) {
@@ -72,43 +96,80 @@ export async function verifyCertificateChain(x5c: readonly unknown[], store: Tru
 		assertValidAt(cached.validity, effectiveDate);
 		return cached.leafKey;
 	}
-	const { leafKey, validity } = await verifyUncached(leaf, intermediate, store, effectiveDate);
+	const { leafKey, validity } = await verifyUncached(leaf, intermediate, store, effectiveDate, now);
 	remember(leaf, { intermediate, store, leafKey, validity, expiresAt: Math.min(now + CACHE_TTL_MS, ...validity.map((v) => v.notAfter)) }, now);
 	return leafKey;
 }
 
-async function verifyUncached(leafBase64: string, intermediateBase64: string, store: TrustStore, effectiveDate: number) {
+async function verifyUncached(leafBase64: string, intermediateBase64: string, store: TrustStore, effectiveDate: number, now: number) {
 	const leaf = parseCertificateBase64(leafBase64);
-	const intermediate = parseCertificateBase64(intermediateBase64);
+	const known = knownIntermediate(store, intermediateBase64, now);
+	const intermediate = known?.certificate ?? parseCertificateBase64(intermediateBase64);
 
 	if (!leaf.extensions.has(APPLE_LEAF_OID)) {
 		throw new AppleVerificationError("missing_apple_oid", `the leaf lacks Apple's App Store signing extension ${APPLE_LEAF_OID}`);
 	}
-	if (!intermediate.extensions.has(APPLE_INTERMEDIATE_OID)) {
-		throw new AppleVerificationError("missing_apple_oid", `the intermediate lacks Apple's WWDR extension ${APPLE_INTERMEDIATE_OID}`);
-	}
-	if (!intermediate.isCa) throw new AppleVerificationError("not_a_ca", "the intermediate is not a CA (basicConstraints cA is not TRUE)");
+	if (!known) checkIntermediate(intermediate);
 	if (leaf.publicKeyAlgorithm !== Oid.EC_PUBLIC_KEY || leaf.curve !== Oid.P256) {
 		throw new AppleVerificationError("unsupported_algorithm", "the leaf key is not EC P-256, so it cannot have made an ES256 signature");
 	}
 	if (!bytesEqual(leaf.issuer, intermediate.subject)) {
 		throw new AppleVerificationError("untrusted_chain", "the leaf's issuer is not the intermediate's subject");
 	}
-	const candidates = store.roots.filter((root) => bytesEqual(root.certificate.subject, intermediate.issuer));
-	if (candidates.length === 0) throw new AppleVerificationError("untrusted_chain", "no trusted root is named as the intermediate's issuer");
 
-	const [intermediateKey, leafKey] = await Promise.all([importPublicKey(intermediate), importPublicKey(leaf)]);
-	const [leafSigned, root] = await Promise.all([isSignedBy(leaf, intermediate, intermediateKey), findIssuingRoot(intermediate, candidates)]);
+	let verified: VerifiedIntermediate | undefined = known;
+	let leafSigned: boolean;
+	let leafKey: CryptoKey;
+	if (verified) {
+		[leafSigned, leafKey] = await Promise.all([isSignedBy(leaf, intermediate, verified.key), importPublicKey(leaf)]);
+	} else {
+		const candidates = store.roots.filter((root) => bytesEqual(root.certificate.subject, intermediate.issuer));
+		if (candidates.length === 0) throw new AppleVerificationError("untrusted_chain", "no trusted root is named as the intermediate's issuer");
+		const [intermediateKey, key] = await Promise.all([importPublicKey(intermediate), importPublicKey(leaf)]);
+		leafKey = key;
+		const preverified = store.preverifiedIntermediates?.get(intermediateBase64);
+		const [signed, root] = await Promise.all([
+			isSignedBy(leaf, intermediate, intermediateKey),
+			preverified && candidates.includes(preverified) ? preverified : findIssuingRoot(intermediate, candidates),
+		]);
+		leafSigned = signed;
+		if (root) {
+			verified = { certificate: intermediate, key: intermediateKey, root, expiresAt: Math.min(now + CACHE_TTL_MS, intermediate.notAfter, root.certificate.notAfter) };
+			rememberIntermediate(store, intermediateBase64, verified, now);
+		}
+	}
 	if (!leafSigned) throw new AppleVerificationError("untrusted_chain", "the leaf's signature does not verify with the intermediate's key");
-	if (!root) throw new AppleVerificationError("untrusted_chain", "the intermediate's signature does not verify with any trusted root's key");
+	if (!verified) throw new AppleVerificationError("untrusted_chain", "the intermediate's signature does not verify with any trusted root's key");
 
 	const validity: Validity[] = [
 		{ which: "leaf", notBefore: leaf.notBefore, notAfter: leaf.notAfter },
 		{ which: "intermediate", notBefore: intermediate.notBefore, notAfter: intermediate.notAfter },
-		{ which: "root", notBefore: root.certificate.notBefore, notAfter: root.certificate.notAfter },
+		{ which: "root", notBefore: verified.root.certificate.notBefore, notAfter: verified.root.certificate.notAfter },
 	];
 	assertValidAt(validity, effectiveDate);
 	return { leafKey, validity };
+}
+
+/** What Apple's verifier requires of the intermediate itself, before any signature is checked. */
+function checkIntermediate(intermediate: Certificate): void {
+	if (!intermediate.extensions.has(APPLE_INTERMEDIATE_OID)) {
+		throw new AppleVerificationError("missing_apple_oid", `the intermediate lacks Apple's WWDR extension ${APPLE_INTERMEDIATE_OID}`);
+	}
+	if (!intermediate.isCa) throw new AppleVerificationError("not_a_ca", "the intermediate is not a CA (basicConstraints cA is not TRUE)");
+}
+
+function knownIntermediate(store: TrustStore, base64: string, now: number): VerifiedIntermediate | undefined {
+	const known = intermediates.get(store)?.get(base64);
+	return known && now < known.expiresAt ? known : undefined;
+}
+
+function rememberIntermediate(store: TrustStore, base64: string, verified: VerifiedIntermediate, now: number): void {
+	if (verified.expiresAt <= now) return;
+	let map = intermediates.get(store);
+	if (!map) intermediates.set(store, (map = new Map()));
+	map.delete(base64);
+	if (map.size >= MAX_INTERMEDIATES_PER_STORE) map.delete(map.keys().next().value!);
+	map.set(base64, verified);
 }
 
 /** Several trusted roots may share a name (a re-keyed root); the one whose key verifies the intermediate counts. */

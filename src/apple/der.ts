@@ -4,8 +4,8 @@
  * Why not a library: pkijs and @peculiar/asn1-x509 both sit on asn1js, a schema-driven parser that builds an object
  * for every field of every certificate, while the verifier needs a dozen fields from three certificate shapes and
  * one receipt shape. This reader has no dependencies, never copies input bytes (values are subarrays or offsets),
- * and keeps the whole verifier (this file, x509, chain, roots, signed-data, receipt) under 8 KiB gzipped, zod aside
- * (bench/). What it does not handle (high tag numbers, lengths of 4 GiB and more) it refuses, not guesses at.
+ * and keeps the whole verifier (this file, x509, chain, roots, signed-data, receipt) small: `npm run bench` reports
+ * its size. What it does not handle (high tag numbers, lengths of 4 GiB and more) it refuses, not guesses at.
  *
  * Every read is bounds-checked against its enclosing element and every failure is a DerError, so callers can turn
  * any malformed input into their own typed refusal with one `instanceof`.
@@ -254,31 +254,23 @@ export function readTime(bytes: Uint8Array, tlv: Tlv): number {
 	return ms;
 }
 
+const nativeFromBase64 = (Uint8Array as unknown as { fromBase64?: (text: string) => Bytes }).fromBase64;
+
 /**
- * Standard base64 (x5c entries, receipts) or, with `url`, unpadded base64url (JWS segments) to bytes. Only the
- * alphabet is accepted: no whitespace, no stray characters.
+ * Standard base64 (x5c entries, receipts) to bytes. Only the alphabet is accepted: no whitespace, no stray
+ * characters. (JWS segments are base64url, which jose decodes.)
  */
-export function base64ToBytes(text: string, url = false): Bytes {
-	const binary = base64ToBinaryString(text, url);
-	const out = new Uint8Array(binary.length);
-	for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
-	return out;
-}
-
-/** base64url-encoded UTF-8 (a JWS header or payload) to text, skipping the byte array when it is all ASCII. */
-export function base64UrlToText(text: string): string {
-	const binary = base64ToBinaryString(text, true);
-	// eslint-disable-next-line no-control-regex
-	return /^[\x00-\x7f]*$/.test(binary) ? binary : decodeUtf8(base64ToBytes(text, true));
-}
-
-function base64ToBinaryString(text: string, url: boolean): string {
-	const valid = url ? /^[A-Za-z0-9_-]*$/ : /^[A-Za-z0-9+/]*={0,2}$/;
-	if (!valid.test(text) || text.length % 4 === 1) throw new DerError(url ? "invalid base64url" : "invalid base64", 0);
+export function base64ToBytes(text: string): Bytes {
+	if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 === 1) throw new DerError("invalid base64", 0);
 	try {
-		return atob(url ? text.replaceAll("-", "+").replaceAll("_", "/") : text);
+		// Where the runtime has Uint8Array.fromBase64 (workerd does), it decodes natively.
+		if (nativeFromBase64) return nativeFromBase64(text);
+		const binary = atob(text);
+		const out = new Uint8Array(binary.length);
+		for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+		return out;
 	} catch {
-		throw new DerError(url ? "invalid base64url" : "invalid base64", 0);
+		throw new DerError("invalid base64", 0);
 	}
 }
 

@@ -1,6 +1,7 @@
 /**
  * The roots Apple signed data may chain to. By default only Apple Root CA - G3, the root of every App Store
- * signing chain (STORES.md 2.6); configuration may replace the list, e.g. with a test PKI's root.
+ * signing chain (https://www.apple.com/certificateauthority/); configuration may replace the list, e.g. with a test
+ * PKI's root.
  */
 import type { TrustedRoot, TrustStore } from "./chain";
 import { AppleVerificationError } from "./errors";
@@ -22,6 +23,36 @@ export const APPLE_ROOT_CA_G3 = [
 	"xnS4at+qIxUCMG1mihDK1A3UT82NQz60imOlM27jbdoXt2QfyFMm+YhidDkLF1vLUagM6BgD56KyKA==",
 ].join("");
 
+/**
+ * Apple Worldwide Developer Relations Certification Authority - G6, DER as base64:
+ * https://www.apple.com/certificateauthority/AppleWWDRCAG6.cer, EC P-384, valid 2021-03-17 to 2036-03-19. It issues
+ * the App Store's receipt-signing leaves.
+ */
+export const APPLE_WWDR_CA_G6 = [
+	"MIIDFjCCApygAwIBAgIUIsGhRwp0c2nvU4YSycafPTjzbNcwCgYIKoZIzj0EAwMwZzEbMBkGA1UEAwwSQXBwbGUgUm9vdCBDQSAt",
+	"IEczMSYwJAYDVQQLDB1BcHBsZSBDZXJ0aWZpY2F0aW9uIEF1dGhvcml0eTETMBEGA1UECgwKQXBwbGUgSW5jLjELMAkGA1UEBhMC",
+	"VVMwHhcNMjEwMzE3MjAzNzEwWhcNMzYwMzE5MDAwMDAwWjB1MUQwQgYDVQQDDDtBcHBsZSBXb3JsZHdpZGUgRGV2ZWxvcGVyIFJl",
+	"bGF0aW9ucyBDZXJ0aWZpY2F0aW9uIEF1dGhvcml0eTELMAkGA1UECwwCRzYxEzARBgNVBAoMCkFwcGxlIEluYy4xCzAJBgNVBAYT",
+	"AlVTMHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEbsQKC94PrlWmZXnXgtxzdVJL8T0SGYngDRGpngn3N6PT8JMEb7FDi4bBmPhCnZ3/",
+	"sq6PF/cGcKXWsL5vOteRhyJ45x3ASP7cOB+aao90fcpxSv/EZFbniAbNgZGhIhpIo4H6MIH3MBIGA1UdEwEB/wQIMAYBAf8CAQAw",
+	"HwYDVR0jBBgwFoAUu7DeoVgziJqkipnevr3rr9rLJKswRgYIKwYBBQUHAQEEOjA4MDYGCCsGAQUFBzABhipodHRwOi8vb2NzcC5h",
+	"cHBsZS5jb20vb2NzcDAzLWFwcGxlcm9vdGNhZzMwNwYDVR0fBDAwLjAsoCqgKIYmaHR0cDovL2NybC5hcHBsZS5jb20vYXBwbGVy",
+	"b290Y2FnMy5jcmwwHQYDVR0OBBYEFD8vlCNR01DJmig97bB85c+lkGKZMA4GA1UdDwEB/wQEAwIBBjAQBgoqhkiG92NkBgIBBAIF",
+	"ADAKBggqhkjOPQQDAwNoADBlAjBAXhSq5IyKogMCPtw490BaB677CaEGJXufQB/EqZGd6CSjiCtOnuMTbXVXmxxcxfkCMQDTSPxa",
+	"rZXvNrkxU3TkUMI33yzvFVVRT4wxWJC994OsdcZ4+RGNsYDyR5gmdr0nDGg=",
+].join("");
+
+/**
+ * Intermediates whose signature by a root is a fact about fixed bytes, checked once when the code is built
+ * (test/apple-chain.test.ts verifies every pair with WebCrypto) rather than once in every new isolate. A trust
+ * store that holds the root, byte for byte as written here, skips that one signature check for that intermediate,
+ * text for text; everything else about the chain (the intermediate's own checks, the leaf's signature, validity
+ * at the signing date) is still checked on every new chain.
+ */
+export const PREVERIFIED_INTERMEDIATES: readonly { readonly root: string; readonly intermediate: string }[] = [
+	{ root: APPLE_ROOT_CA_G3, intermediate: APPLE_WWDR_CA_G6 },
+];
+
 export const DEFAULT_APPLE_ROOTS: readonly string[] = [APPLE_ROOT_CA_G3];
 
 /** A configured root that cannot be used. Raised while loading configuration, never while verifying. */
@@ -35,28 +66,45 @@ export class InvalidTrustedRootError extends Error {
 	}
 }
 
+/** Stores built in this isolate, by their roots' text: the same roots give the same store, keys and caches. */
+const stores = new Map<string, TrustStore>();
+const MAX_STORES = 8;
+
 /**
  * Builds a trust store from base64 DER certificates (configuration's appleRootCertificates), or Apple's default.
  * Refuses, by throwing, anything that is not a certificate with an EC P-256/P-384 key: a typo in configuration
- * should stop the deployment, not make every purchase fail later.
+ * should stop the deployment, not make every purchase fail later. Built once per isolate for a given list, so each
+ * root is parsed, and its key imported, once per isolate, and a configuration parsed again (its secret changed)
+ * keeps the chains verified so far if its roots did not change.
  */
 export function createTrustStore(base64Roots: readonly string[] = DEFAULT_APPLE_ROOTS): TrustStore {
 	if (base64Roots.length === 0) throw new InvalidTrustedRootError(0, "list is empty: no Apple signed data could ever verify");
-	return { roots: base64Roots.map((base64, index) => trustedRoot(parseRoot(base64, index))) };
+	// Tolerate what copying a certificate by hand adds: PEM armour and line breaks.
+	const texts = base64Roots.map((base64) => base64.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ""));
+	const key = texts.join(",");
+	const existing = stores.get(key);
+	if (existing) return existing;
+	const roots = texts.map((text, index) => trustedRoot(parseRoot(text, index)));
+	const preverified = new Map<string, TrustedRoot>();
+	for (const { root, intermediate } of PREVERIFIED_INTERMEDIATES) {
+		const index = texts.indexOf(root);
+		if (index >= 0) preverified.set(intermediate, roots[index]!);
+	}
+	const store: TrustStore = preverified.size > 0 ? { roots, preverifiedIntermediates: preverified } : { roots };
+	if (stores.size >= MAX_STORES) stores.delete(stores.keys().next().value!);
+	stores.set(key, store);
+	return store;
 }
 
-let defaultStore: TrustStore | undefined;
-
-/** The default store, built once per isolate so its root key is imported once. */
+/** The default store: Apple Root CA - G3. */
 export function defaultTrustStore(): TrustStore {
-	return (defaultStore ??= createTrustStore());
+	return createTrustStore();
 }
 
 function parseRoot(base64: string, index: number): Certificate {
 	let certificate: Certificate;
 	try {
-		// Tolerate what copying a certificate by hand adds: PEM armour and line breaks.
-		certificate = parseCertificateBase64(base64.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ""));
+		certificate = parseCertificateBase64(base64);
 	} catch (error) {
 		if (error instanceof AppleVerificationError) throw new InvalidTrustedRootError(index, `is not a base64 DER X.509 certificate (${error.message})`);
 		throw error;

@@ -1,11 +1,11 @@
 /**
  * Apple's signed data — transactions, renewal info, notifications, app transactions — verified the way Apple's
- * SignedDataVerifier does it with online checks off (STORES.md 2.5): a compact ES256 JWS whose x5c chains to a
- * trusted root at the time Apple signed it, then the app's own checks (bundle id, app id, environment).
+ * SignedDataVerifier (https://github.com/apple/app-store-server-library-node) does it with online checks off: a
+ * compact ES256 JWS (https://developer.apple.com/documentation/appstoreserverapi/jwsdecodedheader) whose x5c chains
+ * to a trusted root at the time Apple signed it, then the app's own checks (bundle id, app id, environment).
  */
-import * as z from "zod";
+import { base64url, decodeProtectedHeader } from "jose";
 import { verifyCertificateChain, type TrustStore } from "./chain";
-import { base64ToBytes, base64UrlToText, DerError, type Bytes } from "./der";
 import { AppleVerificationError } from "./errors";
 
 export type AppleEnvironment = "Production" | "Sandbox" | "Xcode" | "LocalTesting";
@@ -71,7 +71,7 @@ export interface TransactionOptions {
 export async function verifyAppleTransaction(jws: string, options: TransactionOptions): Promise<VerifiedSignedData<AppleTransaction>> {
 	const { app } = options;
 	const verified = await verifyAppleSignedData(jws, { roots: options.roots, allowLocalTesting: app.allowLocalTesting, now: options.now });
-	const payload = parsePayload(TransactionSchema, verified.payload, "transaction");
+	const payload = readPayload(TRANSACTION_FIELDS, verified.payload, "transaction");
 	if (payload.bundleId !== app.bundleId) {
 		throw new AppleVerificationError("wrong_bundle_id", `the transaction is for bundle ${JSON.stringify(payload.bundleId)}, not ${JSON.stringify(app.bundleId)}`);
 	}
@@ -93,7 +93,7 @@ export interface RenewalInfoOptions {
 /** Signed renewal info (JWSRenewalInfoDecodedPayload). It names no bundle, so only the environment is checked. */
 export async function verifyAppleRenewalInfo(jws: string, options: RenewalInfoOptions): Promise<VerifiedSignedData<AppleRenewalInfo>> {
 	const verified = await verifyAppleSignedData(jws, { roots: options.roots, allowLocalTesting: options.app.allowLocalTesting, now: options.now });
-	const payload = parsePayload(RenewalInfoSchema, verified.payload, "renewal info");
+	const payload = readPayload(RENEWAL_INFO_FIELDS, verified.payload, "renewal info");
 	assertEnvironmentAccepted(verified.environment, options.acceptSandbox);
 	return { ...verified, payload };
 }
@@ -107,41 +107,52 @@ function assertEnvironmentAccepted(environment: AppleEnvironment, acceptSandbox:
 interface DecodedJws {
 	header: JwsHeader;
 	payload: Record<string, unknown>;
-	signature: Bytes;
+	signature: Uint8Array<ArrayBuffer>;
 	/** Typed as the runtime's own TextEncoder makes it, which its crypto.subtle accepts. */
 	signingInput: ReturnType<TextEncoder["encode"]>;
 }
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function decodeJws(jws: string): DecodedJws {
 	const first = typeof jws === "string" ? jws.indexOf(".") : -1;
 	const second = first < 0 ? -1 : jws.indexOf(".", first + 1);
 	if (second < 0 || jws.indexOf(".", second + 1) >= 0) throw new AppleVerificationError("malformed", "not a compact JWS (three dot-separated parts)");
+	const header = decodeHeader(jws, jws.slice(0, first));
+	const payload = parseJsonObject(decodeSegment(jws.slice(first + 1, second), "payload"), "payload");
+	const signature = decodeSegment(jws.slice(second + 1), "signature") as Uint8Array<ArrayBuffer>;
+	if (signature.length !== 64) throw new AppleVerificationError("invalid_signature", "an ES256 signature is 64 bytes (r‖s)");
+	return { header, payload, signature, signingInput: encoder.encode(jws.slice(0, second)) };
+}
+
+/** One base64url JWS segment to bytes, with jose's decoder; anything it refuses is a malformed JWS. */
+function decodeSegment(segment: string, what: string): Uint8Array {
 	try {
-		const header = decodeHeader(jws.slice(0, first));
-		const payload = parseJsonObject(jws.slice(first + 1, second), "payload");
-		const signature = base64ToBytes(jws.slice(second + 1), true);
-		if (signature.length !== 64) throw new AppleVerificationError("invalid_signature", "an ES256 signature is 64 bytes (r‖s)");
-		return { header, payload, signature, signingInput: encoder.encode(jws.slice(0, second)) };
-	} catch (error) {
-		if (error instanceof DerError) throw new AppleVerificationError("malformed", "a JWS part is not base64url");
-		throw error;
+		return base64url.decode(segment);
+	} catch {
+		throw new AppleVerificationError("malformed", `the JWS ${what} is not base64url`);
 	}
 }
 
 /**
  * The last few headers decoded, with their base64url text. Every JWS one App Store leaf signs carries the same
- * header ({ alg, x5c }), so a hit skips decoding ~3.7 KB of base64 and JSON, and hands the chain cache the very
+ * header ({ alg, x5c }), so a hit skips decoding its ~3.7 KB of base64 and JSON, and hands the chain cache the very
  * same x5c strings, whose hashes V8 has already computed. Compared with === against a short list, not looked up in
- * a Map: hashing the text costs most of what decoding it does. Our cost per cached verification beyond the ES256
- * verify itself (Node 22, verify stubbed out): ~30 µs without this, ~23 µs with a Map, ~14 µs as written.
- * It memoizes a pure function of the text and trusts nothing; headers are frozen because callers share them.
+ * a Map: hashing the text would cost most of what decoding it does (bench/README.md). It memoizes a pure function
+ * of the text and trusts nothing; headers are frozen because callers share them.
  */
 const recentHeaders: { segment: string; header: JwsHeader }[] = [];
 const MAX_RECENT_HEADERS = 8;
 
-function decodeHeader(segment: string): JwsHeader {
+function decodeHeader(jws: string, segment: string): JwsHeader {
 	for (const known of recentHeaders) if (known.segment === segment) return known.header;
-	const header = parseJsonObject(segment, "header");
+	let header: Record<string, unknown>;
+	try {
+		// jose reads the protected header: base64url, strict UTF-8, a JSON object.
+		header = decodeProtectedHeader(jws);
+	} catch {
+		throw new AppleVerificationError("malformed", "the JWS header is not a base64url JSON object");
+	}
 	// Only ES256, whatever the header claims: `none`, or HS256 "keyed" with the public key, must never verify.
 	if (header.alg !== "ES256") throw new AppleVerificationError("unsupported_algorithm", `JWS alg ${JSON.stringify(header.alg)} is not ES256`);
 	if ("crit" in header) throw new AppleVerificationError("unsupported_algorithm", "the JWS header has critical extensions (crit) we do not understand");
@@ -156,13 +167,13 @@ function deepFreeze(value: unknown): void {
 	for (const child of Object.values(value)) deepFreeze(child);
 }
 
-function parseJsonObject(segment: string, what: string): Record<string, unknown> {
+function parseJsonObject(bytes: Uint8Array, what: string): Record<string, unknown> {
 	let value: unknown;
 	try {
-		value = JSON.parse(base64UrlToText(segment));
-	} catch (error) {
-		if (error instanceof SyntaxError) throw new AppleVerificationError("malformed", `the JWS ${what} is not JSON`);
-		throw error;
+		value = JSON.parse(utf8.decode(bytes));
+	} catch {
+		// Not UTF-8 (TextDecoder's TypeError) or not JSON (SyntaxError): either way not Apple's.
+		throw new AppleVerificationError("malformed", `the JWS ${what} is not JSON`);
 	}
 	if (typeof value !== "object" || value === null || Array.isArray(value)) throw new AppleVerificationError("malformed", `the JWS ${what} is not a JSON object`);
 	return value as Record<string, unknown>;
@@ -202,79 +213,139 @@ function effectiveDateOf(payload: Record<string, unknown>, now: number): number 
 	return now;
 }
 
-function parsePayload<Schema extends z.ZodType>(schema: Schema, payload: unknown, what: string): z.output<Schema> {
-	const result = schema.safeParse(payload);
-	if (result.success) return result.data;
-	const issue = result.error.issues[0];
-	throw new AppleVerificationError("malformed", `${what} field ${issue?.path.join(".") || "(root)"}: ${issue?.message ?? "invalid"}`);
+/**
+ * The payload fields this service reads, each with the JSON type it must have. Apple marks every field optional;
+ * the ones a purchase cannot be recorded without are required here. Enumerations stay open strings and numbers, as
+ * in Apple's own validators, and unknown fields pass through. A table and one loop rather than a zod schema: this
+ * runs on every verification, and the first one in a new isolate would otherwise pay for building the schema's
+ * parser (bench/README.md, "first call").
+ */
+const FIELD_TYPES = {
+	/** Any string. */
+	string: (value: unknown) => typeof value === "string",
+	/** A string with something in it: identifiers. */
+	id: (value: unknown) => typeof value === "string" && value.length > 0,
+	/** Milliseconds since the epoch; fractions are truncated, as Apple's libraries do. */
+	millis: (value: unknown) => typeof value === "number" && Number.isFinite(value),
+	number: (value: unknown) => typeof value === "number" && Number.isFinite(value),
+	integer: (value: unknown) => Number.isSafeInteger(value),
+	count: (value: unknown) => Number.isSafeInteger(value) && (value as number) >= 0,
+	boolean: (value: unknown) => typeof value === "boolean",
+	environment: (value: unknown) => ENVIRONMENTS.has(value),
+	strings: (value: unknown) => Array.isArray(value) && value.every((item) => typeof item === "string"),
+} as const;
+
+type FieldType = keyof typeof FIELD_TYPES;
+interface FieldTypeValues {
+	string: string;
+	id: string;
+	millis: number;
+	number: number;
+	integer: number;
+	count: number;
+	boolean: boolean;
+	environment: AppleEnvironment;
+	strings: string[];
+}
+const EXPECTED: Record<FieldType, string> = {
+	string: "a string",
+	id: "a non-empty string",
+	millis: "a number of milliseconds",
+	number: "a number",
+	integer: "an integer",
+	count: "a non-negative integer",
+	boolean: "true or false",
+	environment: "Production, Sandbox, Xcode or LocalTesting",
+	strings: "an array of strings",
+};
+
+interface FieldSpec {
+	readonly type: FieldType;
+	readonly required: boolean;
+}
+const required = <T extends FieldType>(type: T) => ({ type, required: true }) as const;
+const optional = <T extends FieldType>(type: T) => ({ type, required: false }) as const;
+
+/** The payload type a field table describes: required fields, optional ones, and whatever else Apple sent. */
+type PayloadOf<Fields extends Record<string, FieldSpec>> = {
+	-readonly [Name in keyof Fields as Fields[Name]["required"] extends true ? Name : never]: FieldTypeValues[Fields[Name]["type"]];
+} & {
+	-readonly [Name in keyof Fields as Fields[Name]["required"] extends true ? never : Name]?: FieldTypeValues[Fields[Name]["type"]];
+} & { [unknownField: string]: unknown };
+
+function readPayload<Fields extends Record<string, FieldSpec>>(fields: Fields, payload: Record<string, unknown>, what: string): PayloadOf<Fields> {
+	const out: Record<string, unknown> = { ...payload };
+	for (const name in fields) {
+		const { type, required } = fields[name]!;
+		const value = Object.hasOwn(payload, name) ? payload[name] : undefined;
+		if (value === undefined) {
+			if (required) throw new AppleVerificationError("malformed", `${what} field ${name}: required, ${EXPECTED[type]}`);
+			continue;
+		}
+		if (!FIELD_TYPES[type](value)) throw new AppleVerificationError("malformed", `${what} field ${name}: expected ${EXPECTED[type]}`);
+		if (type === "millis") out[name] = Math.trunc(value as number);
+	}
+	return out as PayloadOf<Fields>;
 }
 
-/** Milliseconds since the epoch, truncated as Apple's libraries do. */
-const millis = z.number().transform(Math.trunc);
-const environment = z.enum(["Production", "Sandbox", "Xcode", "LocalTesting"]);
+/** JWSTransactionDecodedPayload: https://developer.apple.com/documentation/appstoreserverapi/jwstransactiondecodedpayload */
+const TRANSACTION_FIELDS = {
+	transactionId: required("id"),
+	originalTransactionId: required("id"),
+	bundleId: required("string"),
+	productId: required("id"),
+	purchaseDate: required("millis"),
+	environment: required("environment"),
+	originalPurchaseDate: optional("millis"),
+	expiresDate: optional("millis"),
+	signedDate: optional("millis"),
+	revocationDate: optional("millis"),
+	revocationReason: optional("integer"),
+	revocationType: optional("string"),
+	revocationPercentage: optional("number"),
+	type: optional("string"),
+	quantity: optional("count"),
+	appAccountToken: optional("string"),
+	webOrderLineItemId: optional("string"),
+	subscriptionGroupIdentifier: optional("string"),
+	inAppOwnershipType: optional("string"),
+	isUpgraded: optional("boolean"),
+	offerType: optional("integer"),
+	offerIdentifier: optional("string"),
+	offerDiscountType: optional("string"),
+	offerPeriod: optional("string"),
+	storefront: optional("string"),
+	storefrontId: optional("string"),
+	transactionReason: optional("string"),
+	currency: optional("string"),
+	price: optional("number"),
+	appTransactionId: optional("string"),
+	appAppleId: optional("integer"),
+} as const;
+export type AppleTransaction = PayloadOf<typeof TRANSACTION_FIELDS>;
 
-/**
- * JWSTransactionDecodedPayload (STORES.md 2.2). Apple marks every field optional; the ones a purchase cannot be
- * recorded without are required here. Enumerations stay open strings and numbers, as in Apple's validator, and
- * unknown fields pass through.
- */
-const TransactionSchema = z.looseObject({
-	transactionId: z.string().min(1),
-	originalTransactionId: z.string().min(1),
-	bundleId: z.string(),
-	productId: z.string().min(1),
-	purchaseDate: millis,
-	environment,
-	originalPurchaseDate: millis.optional(),
-	expiresDate: millis.optional(),
-	signedDate: millis.optional(),
-	revocationDate: millis.optional(),
-	revocationReason: z.number().int().optional(),
-	revocationType: z.string().optional(),
-	revocationPercentage: z.number().optional(),
-	type: z.string().optional(),
-	quantity: z.number().int().nonnegative().optional(),
-	appAccountToken: z.string().optional(),
-	webOrderLineItemId: z.string().optional(),
-	subscriptionGroupIdentifier: z.string().optional(),
-	inAppOwnershipType: z.string().optional(),
-	isUpgraded: z.boolean().optional(),
-	offerType: z.number().int().optional(),
-	offerIdentifier: z.string().optional(),
-	offerDiscountType: z.string().optional(),
-	offerPeriod: z.string().optional(),
-	storefront: z.string().optional(),
-	storefrontId: z.string().optional(),
-	transactionReason: z.string().optional(),
-	currency: z.string().optional(),
-	price: z.number().optional(),
-	appTransactionId: z.string().optional(),
-	appAppleId: z.number().int().optional(),
-});
-export type AppleTransaction = z.output<typeof TransactionSchema>;
-
-/** JWSRenewalInfoDecodedPayload (STORES.md 2.3), on the same terms. */
-const RenewalInfoSchema = z.looseObject({
-	originalTransactionId: z.string().min(1),
-	environment,
-	productId: z.string().optional(),
-	autoRenewProductId: z.string().optional(),
-	autoRenewStatus: z.number().int().optional(),
-	expirationIntent: z.number().int().optional(),
-	isInBillingRetryPeriod: z.boolean().optional(),
-	priceIncreaseStatus: z.number().int().optional(),
-	gracePeriodExpiresDate: millis.optional(),
-	renewalDate: millis.optional(),
-	recentSubscriptionStartDate: millis.optional(),
-	signedDate: millis.optional(),
-	offerType: z.number().int().optional(),
-	offerIdentifier: z.string().optional(),
-	offerDiscountType: z.string().optional(),
-	offerPeriod: z.string().optional(),
-	currency: z.string().optional(),
-	renewalPrice: z.number().optional(),
-	eligibleWinBackOfferIds: z.array(z.string()).optional(),
-	appAccountToken: z.string().optional(),
-	appTransactionId: z.string().optional(),
-});
-export type AppleRenewalInfo = z.output<typeof RenewalInfoSchema>;
+/** JWSRenewalInfoDecodedPayload, on the same terms: https://developer.apple.com/documentation/appstoreserverapi/jwsrenewalinfodecodedpayload */
+const RENEWAL_INFO_FIELDS = {
+	originalTransactionId: required("id"),
+	environment: required("environment"),
+	productId: optional("string"),
+	autoRenewProductId: optional("string"),
+	autoRenewStatus: optional("integer"),
+	expirationIntent: optional("integer"),
+	isInBillingRetryPeriod: optional("boolean"),
+	priceIncreaseStatus: optional("integer"),
+	gracePeriodExpiresDate: optional("millis"),
+	renewalDate: optional("millis"),
+	recentSubscriptionStartDate: optional("millis"),
+	signedDate: optional("millis"),
+	offerType: optional("integer"),
+	offerIdentifier: optional("string"),
+	offerDiscountType: optional("string"),
+	offerPeriod: optional("string"),
+	currency: optional("string"),
+	renewalPrice: optional("number"),
+	eligibleWinBackOfferIds: optional("strings"),
+	appAccountToken: optional("string"),
+	appTransactionId: optional("string"),
+} as const;
+export type AppleRenewalInfo = PayloadOf<typeof RENEWAL_INFO_FIELDS>;

@@ -1,0 +1,561 @@
+/**
+ * `npm run bench:load` (not part of `npm test`): the real Worker under load on local workerd, beside the store
+ * emulator, and the peer a user would otherwise run (bench/peer.ts), all driven by autocannon at 64 connections in
+ * paired rounds. What each case and figure means: bench/README.md. Writes the `load` figures of
+ * bench/results.json (keeping `p1`, from `npm run bench`).
+ *
+ * Harness: Miniflare directly, the library `wrangler dev` itself runs workerd through, without wrangler's proxy
+ * worker, file watcher, dev registry or local observability. The Worker is the bundle `wrangler deploy --dry-run`
+ * builds, with the bindings wrangler.toml declares (wrangler's own translation of it); D1 and Durable Object
+ * storage persist to a fresh folder on disk, as under `wrangler dev`. Two workerd processes, as `npm run dev` has:
+ * the service and the emulator. Ports are free ones picked at start (never 8787/8788), and the configuration is
+ * generated fresh (test/support/fixtures.ts).
+ *
+ * Environment: BENCH_LOAD_ROUNDS (default 5), BENCH_LOAD_SECONDS (per case and round, default 5), BENCH_LOAD_CASES
+ * (a comma-separated subset of health,replay,fresh,google,peer; health is always run, as the baseline; a subset is
+ * printed, not written to bench/results.json).
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { createServer } from "node:net";
+import { join, resolve } from "node:path";
+import { readD1Migrations } from "@cloudflare/vitest-plugin";
+import autocannon, { type Result } from "autocannon";
+import { build } from "esbuild";
+import { Miniflare, NoOpLog, convertV4MiniflareOptions } from "miniflare";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { createFixtures, SAMPLE_APP } from "../test/support/fixtures.ts";
+import { APPLE_SAMPLE } from "../test/support/apple-fixtures.ts";
+import { processCpuNs, workerdChildren } from "./isolate.ts";
+import { startOcspPki } from "./pki.ts";
+import { writeSection } from "./results.ts";
+import { median, round, spread } from "./stats.ts";
+
+const ROUNDS = Number(process.env.BENCH_LOAD_ROUNDS ?? 5);
+const SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 5);
+const CONNECTIONS = 64;
+const OUT = ".tmp/bench-load";
+const HOST = "127.0.0.1";
+/** As in wrangler.toml and test/emulator/wrangler.toml. */
+const COMPATIBILITY_DATE = "2026-11-01";
+const TRUE = '{"complete_purchase":true}';
+/**
+ * The Workers' own logs (a JSON line per request) are produced as in production, then dropped here rather than
+ * printed: a terminal scrolling 100,000 lines would be the bottleneck, and local observability is not the subject.
+ */
+const quiet = { log: new NoOpLog(), handleStructuredLogs: () => {} };
+
+type CaseName = "health" | "replay" | "fresh" | "google" | "peer";
+const ALL_CASES: readonly CaseName[] = ["health", "replay", "fresh", "google", "peer"];
+const CASES: readonly CaseName[] = process.env.BENCH_LOAD_CASES
+	? ALL_CASES.filter((name) => name === "health" || process.env.BENCH_LOAD_CASES!.split(",").includes(name))
+	: ALL_CASES;
+const LABELS: Record<CaseName, string> = {
+	health: "(a) GET /health",
+	replay: "(b) /verify, one App Store JWS replayed by its owner",
+	fresh: "(c) /verify, a fresh App Store JWS per request",
+	google: "(d) /verify, one Google purchase replayed via the emulator",
+	peer: "(e) peer: Node + Apple's library, the JWS of (b)",
+};
+
+interface CaseRun {
+	/** CPU time per answered request of the processes serving this case (workerd: service and emulator; or the peer). */
+	cpuMs?: number;
+	rps: number;
+	p50: number;
+	p99: number;
+	requests: number;
+	/** Connection errors and timeouts, as autocannon counts them. */
+	errors: number;
+	non2xx: number;
+	/** 2xx answers that were not the expected one (a `false` from /verify, a /health that is not ok). */
+	wrongAnswers: number;
+	statuses: Record<string, number>;
+}
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+let cleaning: Promise<void> | undefined;
+function cleanUp(): Promise<void> {
+	cleaning ??= (async () => {
+		for (const cleanup of cleanups.reverse()) {
+			try {
+				await cleanup();
+			} catch {
+				// keep stopping the rest
+			}
+		}
+	})();
+	return cleaning;
+}
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+	process.on(signal, () => {
+		console.error(`\nbench:load: ${signal}, stopping what it started`);
+		void cleanUp().then(() => process.exit(130));
+	});
+}
+
+async function main(): Promise<void> {
+	mkdirSync(OUT, { recursive: true });
+	const [servicePort, emulatorPort, peerPort] = (await freePorts(3)) as [number, number, number];
+	const service = `http://${HOST}:${servicePort}`;
+	const emulator = `http://${HOST}:${emulatorPort}`;
+	const peer = `http://${HOST}:${peerPort}`;
+	console.log(`bench:load: Node ${process.version}; ${ROUNDS} rounds × ${CASES.length} cases × ${SECONDS}s at ${CONNECTIONS} connections`);
+	console.log(`bench:load: service ${service}, emulator ${emulator}, peer ${peer} (Miniflare; see bench/README.md)`);
+
+	// The Worker exactly as wrangler would deploy it, and the emulator bundled as the tests bundle it.
+	const serviceScript = await buildService();
+	await build({ entryPoints: ["test/emulator/src/index.ts"], bundle: true, format: "esm", platform: "neutral", target: "es2023", outfile: `${OUT}/emulator.mjs`, logLevel: "warning" });
+
+	// Fresh configuration. The emulator signs with the bench PKI, whose certificates name a local OCSP responder,
+	// so that the peer can run Apple's library with online checks (and so its cache) on.
+	const pki = await startOcspPki();
+	cleanups.push(() => pki.close());
+	const fixtures = await createFixtures({ emulatorUrl: emulator });
+	(fixtures.emulatorConfig.apple as { signing: unknown }).signing = { privateKey: pki.leaf.privateKeyPkcs8Pem, x5c: pki.x5c };
+	fixtures.appsConfig.appleRootCertificates = [pki.root.base64];
+
+	const beforeEmulator = workerdChildren();
+	const emulatorMf = new Miniflare(
+		convertV4MiniflareOptions({
+			host: HOST,
+			port: emulatorPort,
+			...quiet,
+			workers: [{ name: "store-emulator", modules: true, scriptPath: `${OUT}/emulator.mjs`, compatibilityDate: COMPATIBILITY_DATE, bindings: { EMULATOR_CONFIG: JSON.stringify(fixtures.emulatorConfig) } }],
+		}),
+	);
+	cleanups.push(() => emulatorMf.dispose());
+	await emulatorMf.ready;
+	const emulatorPid = [...workerdChildren()].find((pid) => !beforeEmulator.has(pid));
+
+	const state = mkdtempSync(resolve(OUT, "state-"));
+	cleanups.push(() => rmSync(state, { recursive: true, force: true }));
+	const beforeService = workerdChildren();
+	const serviceMf = new Miniflare(
+		convertV4MiniflareOptions({
+			host: HOST,
+			port: servicePort,
+			...quiet,
+			resourcePersistencePath: state,
+			workers: [{ ...serviceWorkerOptions(), name: "iap-edge", modules: true, scriptPath: serviceScript, bindings: { APPS_CONFIG: JSON.stringify(fixtures.appsConfig) } }],
+		}),
+	);
+	cleanups.push(() => serviceMf.dispose());
+	await serviceMf.ready;
+	const servicePid = [...workerdChildren()].find((pid) => !beforeService.has(pid) && pid !== emulatorPid);
+	await applyMigrations(await serviceMf.getD1Database("DB"));
+
+	const peerProcess = await startPeer(peerPort, pki.root.base64);
+	cleanups.push(() => stopProcess(peerProcess));
+
+	await expectAnswer(`${service}/health`, undefined, (status, text) => status === 200 && text.startsWith('{"status":"ok"'), "the service's /health");
+
+	// The purchases the cases present, each verified once by its owner before anything is timed.
+	const apple = await post<{ signedTransaction: string; transactionId: string }>(`${emulator}/_emulator/apple/transactions`, { bundleId: APPLE_SAMPLE.bundleId, productId: "premium_lifetime", type: "Non-Consumable" });
+	const replayBody = appleBody("load-replay-owner", apple.signedTransaction, apple.transactionId, "premium_lifetime");
+	const google = await post<{ purchaseToken: string; localVerificationData: unknown }>(`${emulator}/_emulator/google/purchases`, { packageName: SAMPLE_APP.packageName, productId: "premium_monthly", type: "subscription" });
+	const googleBody = JSON.stringify({
+		userIdentifier: "load-google-owner",
+		appId: SAMPLE_APP.id,
+		purchaseDetails: {
+			verificationData: { serverVerificationData: google.purchaseToken, localVerificationData: typeof google.localVerificationData === "string" ? google.localVerificationData : JSON.stringify(google.localVerificationData), source: "google_play" },
+			productID: "premium_monthly",
+			purchaseID: "GPA.0000-0000-0000-00000",
+			status: "purchased",
+			transactionDate: String(Date.now()),
+		},
+	});
+	for (const [url, body, what] of [
+		[`${service}/verify`, replayBody, "the replayed App Store purchase, first claim"],
+		[`${service}/verify`, googleBody, "the replayed Google purchase, first claim"],
+		[`${peer}/verify`, replayBody, "the peer"],
+	] as const) {
+		await expectAnswer(url, body, (status, text) => status === 200 && text === TRUE, what);
+	}
+
+	// Fresh signed transactions for (c), made by the emulator before any round so its signing is not timed.
+	const pool = new FreshPool(emulator);
+	if (CASES.includes("fresh")) await pool.add(1500);
+	// CPU time per request, where /proc tells it (Linux): the workerd processes for (a)–(d), the peer for (e).
+	const cpuOf = (name: CaseName) => {
+		const pids = name === "peer" ? [peerProcess.pid] : [servicePid, emulatorPid];
+		return () => pids.reduce<number | undefined>((sum, pid) => (sum === undefined || pid === undefined ? undefined : addDefined(sum, processCpuNs(pid))), 0);
+	};
+	const targets = (name: CaseName) => ({ ...caseRequest(name, { service, peer, replayBody, googleBody, pool }), cpu: cpuOf(name) });
+
+	console.log("bench:load: warming up every case (not counted)");
+	const warm: Partial<Record<CaseName, CaseRun>> = {};
+	for (const name of CASES) warm[name] = await runCase(targets(name), 2);
+	if (warm.fresh) {
+		const needed = Math.ceil(warm.fresh.rps * SECONDS * ROUNDS * 1.6) + 500;
+		console.log(`bench:load: (c) ran at ~${Math.round(warm.fresh.rps)} req/s in the warm-up; signing ${needed} fresh transactions with the emulator`);
+		await pool.add(needed);
+	}
+
+	const rounds: Record<CaseName, CaseRun>[] = [];
+	for (let r = 0; r < ROUNDS; r++) {
+		const order = [...CASES.slice(r % CASES.length), ...CASES.slice(0, r % CASES.length)];
+		const runs: Partial<Record<CaseName, CaseRun>> = {};
+		for (const name of order) runs[name] = await runCase(targets(name), SECONDS);
+		rounds.push(runs as Record<CaseName, CaseRun>);
+		console.log(`  round ${r + 1}/${ROUNDS}: ${CASES.map((name) => `${name} ${Math.round(runs[name]!.rps)}/s`).join(", ")}`);
+	}
+	if (pool.exhausted) throw new Error("the pool of fresh transactions ran out during a round: (c) would have replayed; raise the pool size");
+	report(rounds);
+}
+
+function report(rounds: Record<CaseName, CaseRun>[]): void {
+	const perRound = (f: (run: Record<CaseName, CaseRun>) => number) => rounds.map(f);
+	const has = (...names: CaseName[]) => names.every((name) => CASES.includes(name));
+	const ratios: Record<string, number[]> = {};
+	for (const name of ["replay", "fresh", "google", "peer"] as const) if (has(name)) ratios[`${name}_vs_health`] = perRound((r) => r[name].rps / r.health.rps);
+	for (const name of ["replay", "fresh"] as const) if (has(name, "peer")) ratios[`${name}_vs_peer`] = perRound((r) => r[name].rps / r.peer.rps);
+	const latencyRatios = Object.fromEntries(
+		CASES.filter((name) => name !== "health").map((name) => [
+			name,
+			{ p50_vs_health: spread(perRound((r) => r[name].p50 / r.health.p50)), p99_vs_health: spread(perRound((r) => r[name].p99 / r.health.p99)) },
+		]),
+	);
+	const errorsOf = (run: CaseRun) => run.errors + run.non2xx + run.wrongAnswers;
+	const totalErrors = rounds.reduce((sum, r) => sum + CASES.reduce((s, name) => s + errorsOf(r[name]), 0), 0);
+	const totalRequests = rounds.reduce((sum, r) => sum + CASES.reduce((s, name) => s + r[name].requests, 0), 0);
+
+	console.log("");
+	console.log(`${"case".padEnd(60)}${"req/s".padStart(9)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"errors".padStart(8)}${"non-2xx".padStart(9)}${"false".padStart(7)}${"CPU ms/req".padStart(12)}`);
+	const perCase = Object.fromEntries(
+		CASES.map((name) => {
+			const runs = rounds.map((r) => r[name]);
+			const cpu = runs.map((run) => run.cpuMs).filter((value): value is number => value !== undefined);
+			const summary = {
+				cpuMsPerRequest: cpu.length > 0 ? median(cpu) : undefined,
+				rps: median(runs.map((run) => run.rps)),
+				p50: median(runs.map((run) => run.p50)),
+				p99: median(runs.map((run) => run.p99)),
+				requests: runs.reduce((s, run) => s + run.requests, 0),
+				errors: runs.reduce((s, run) => s + run.errors, 0),
+				non2xx: runs.reduce((s, run) => s + run.non2xx, 0),
+				wrongAnswers: runs.reduce((s, run) => s + run.wrongAnswers, 0),
+				statuses: runs.reduce<Record<string, number>>((all, run) => {
+					for (const [status, count] of Object.entries(run.statuses)) all[status] = (all[status] ?? 0) + count;
+					return all;
+				}, {}),
+			};
+			console.log(
+				`${LABELS[name].padEnd(60)}${summary.rps.toFixed(0).padStart(9)}${summary.p50.toFixed(1).padStart(9)}${summary.p99.toFixed(1).padStart(9)}${String(summary.errors).padStart(8)}${String(summary.non2xx).padStart(9)}${String(summary.wrongAnswers).padStart(7)}${(summary.cpuMsPerRequest === undefined ? "n/a" : summary.cpuMsPerRequest.toFixed(2)).padStart(12)}`,
+			);
+			return [name, summary];
+		}),
+	);
+	const targets: Record<string, number> = { replay_vs_health: 0.6, fresh_vs_health: 0.3 };
+	console.log("");
+	for (const [name, values] of Object.entries(ratios)) {
+		const s = spread(values);
+		const target = targets[name];
+		const verdict = target === undefined ? "" : `  (target ≥ ${target}: ${s.median >= target ? "meets target" : "MISSES target"})`;
+		console.log(`load.${name.padEnd(20)} ${s.median.toFixed(2)}×  (rounds ${s.min.toFixed(2)}–${s.max.toFixed(2)}, n=${s.n})${verdict}`);
+	}
+	console.log(`load.errors               ${totalErrors} in ${totalRequests} requests (connection errors, timeouts, non-2xx and wrong answers; target 0)`);
+	// The same comparison in CPU time per request, round by round: what each case costs the processes serving it,
+	// whoever else wants the machine's cores (the service is one workerd thread, so this bounds its throughput).
+	const cpuRatios: Record<string, number[]> = {};
+	for (const name of ["replay", "fresh", "google", "peer"] as const) {
+		if (!has(name) || rounds.some((r) => r[name].cpuMs === undefined || r.health.cpuMs === undefined)) continue;
+		cpuRatios[`${name}_vs_health`] = perRound((r) => r.health.cpuMs! / r[name].cpuMs!);
+	}
+	if (Object.keys(cpuRatios).length > 0) {
+		console.log("in CPU time per request ((a)'s ÷ the case's, so that above 1 means cheaper than /health):");
+		for (const [name, values] of Object.entries(cpuRatios)) {
+			const s = spread(values);
+			console.log(`load.cpu.${name.padEnd(16)} ${s.median.toFixed(2)}×  (rounds ${s.min.toFixed(2)}–${s.max.toFixed(2)}, n=${s.n})`);
+		}
+	}
+	if (totalErrors > 0) process.exitCode = 1;
+	if (CASES.length !== ALL_CASES.length) {
+		console.log("\na subset of the cases (BENCH_LOAD_CASES): bench/results.json left as it was");
+		return;
+	}
+	const figures = {
+		...Object.fromEntries(Object.entries(ratios).map(([name, values]) => [name, round(median(values))])),
+		errors: totalErrors,
+	};
+	writeSection("load", figures, {
+		date: new Date().toISOString(),
+		node: process.version,
+		harness: "Miniflare (workerd), wrangler deploy --dry-run bundle, wrangler.toml bindings, on-disk D1 and Durable Object storage",
+		rounds: ROUNDS,
+		secondsPerCase: SECONDS,
+		connections: CONNECTIONS,
+		requests: totalRequests,
+		spread: Object.fromEntries(Object.entries(ratios).map(([name, values]) => [name, spread(values)])),
+		cpuRatios: Object.fromEntries(Object.entries(cpuRatios).map(([name, values]) => [name, spread(values)])),
+		latencyRatios,
+		cases: perCase,
+	});
+	console.log("\nwrote bench/results.json");
+}
+
+interface Targets {
+	service: string;
+	peer: string;
+	replayBody: string;
+	googleBody: string;
+	pool: FreshPool;
+}
+
+interface CaseRequest {
+	url: string;
+	request: import("autocannon").Request;
+	/** Whether a 2xx answer is the right one. */
+	expect: (body: string) => boolean;
+}
+
+function caseRequest(name: CaseName, t: Targets): CaseRequest {
+	const json = { "content-type": "application/json" };
+	const isTrue = (body: string) => body === TRUE;
+	switch (name) {
+		case "health":
+			return { url: t.service, request: { method: "GET", path: "/health" }, expect: (body) => body.startsWith('{"status":"ok"') };
+		case "replay":
+			return { url: t.service, request: { method: "POST", path: "/verify", headers: json, body: t.replayBody }, expect: isTrue };
+		case "google":
+			return { url: t.service, request: { method: "POST", path: "/verify", headers: json, body: t.googleBody }, expect: isTrue };
+		case "peer":
+			return { url: t.peer, request: { method: "POST", path: "/verify", headers: json, body: t.replayBody }, expect: isTrue };
+		case "fresh":
+			return {
+				url: t.service,
+				request: {
+					method: "POST",
+					path: "/verify",
+					headers: json,
+					body: t.replayBody,
+					setupRequest: (request) => ({ ...request, body: t.pool.next() }),
+				},
+				expect: isTrue,
+			};
+	}
+}
+
+function addDefined(sum: number, value: number | undefined): number | undefined {
+	return value === undefined ? undefined : sum + value;
+}
+
+/** One case for `seconds` at CONNECTIONS connections; every answer is checked. */
+async function runCase(target: CaseRequest & { cpu: () => number | undefined }, seconds: number): Promise<CaseRun> {
+	const before = target.cpu();
+	const run = await runAutocannon(target, seconds);
+	const after = target.cpu();
+	return before === undefined || after === undefined || run.requests === 0 ? run : { ...run, cpuMs: (after - before) / 1e6 / run.requests };
+}
+
+function runAutocannon(target: CaseRequest, seconds: number): Promise<CaseRun> {
+	let wrongAnswers = 0;
+	return new Promise((resolvePromise, reject) => {
+		autocannon(
+			{
+				url: target.url,
+				connections: CONNECTIONS,
+				duration: seconds,
+				timeout: 30,
+				requests: [
+					{
+						...target.request,
+						onResponse: (status, body) => {
+							if (status >= 200 && status < 300 && !target.expect(body)) wrongAnswers++;
+						},
+					},
+				],
+			},
+			(error, result: Result) => {
+				if (error) return reject(error);
+				const answered = result["2xx"] + result.non2xx;
+				resolvePromise({
+					rps: answered / result.duration,
+					p50: result.latency.p50,
+					p99: result.latency.p99,
+					requests: answered,
+					errors: result.errors,
+					non2xx: result.non2xx,
+					wrongAnswers,
+					statuses: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([status, { count }]) => [status, Number(count)])),
+				});
+			},
+		);
+	});
+}
+
+/** Request bodies for (c), each with a signed transaction the service has never seen, for a user of its own. */
+class FreshPool {
+	readonly #bodies: string[] = [];
+	#next = 0;
+	exhausted = false;
+	readonly emulator: string;
+
+	constructor(emulator: string) {
+		this.emulator = emulator;
+	}
+
+	next(): string {
+		const body = this.#bodies[this.#next];
+		if (body === undefined) {
+			// Never replay one in (c): a replay would be a different case. Counted and reported as a failure.
+			this.exhausted = true;
+			return this.#bodies[this.#bodies.length - 1]!;
+		}
+		this.#next++;
+		return body;
+	}
+
+	async add(count: number): Promise<void> {
+		let made = 0;
+		const worker = async () => {
+			while (made < count) {
+				made++;
+				const created = await post<{ signedTransaction: string; transactionId: string }>(`${this.emulator}/_emulator/apple/transactions`, {
+					bundleId: APPLE_SAMPLE.bundleId,
+					productId: "premium_lifetime",
+					type: "Non-Consumable",
+				});
+				this.#bodies.push(appleBody(`load-fresh-${created.transactionId}`, created.signedTransaction, created.transactionId, "premium_lifetime"));
+			}
+		};
+		await Promise.all(Array.from({ length: 16 }, worker));
+	}
+}
+
+function appleBody(user: string, jws: string, transactionId: string, productId: string): string {
+	return JSON.stringify({
+		userIdentifier: user,
+		appId: SAMPLE_APP.id,
+		purchaseDetails: {
+			verificationData: { serverVerificationData: jws, localVerificationData: "", source: "app_store" },
+			productID: productId,
+			purchaseID: transactionId,
+			status: "purchased",
+			transactionDate: String(Date.now()),
+		},
+	});
+}
+
+/**
+ * wrangler.toml's bindings (D1, the claims' Durable Objects on SQLite, the rate limiters) as wrangler itself
+ * translates them for Miniflare. The rate limits are lifted: this measures throughput, not the limiter, which
+ * still runs on every /verify.
+ */
+function serviceWorkerOptions(): Record<string, unknown> {
+	// wrangler warns that the APPS_CONFIG secret is missing unless it finds one; the real one is a binding below.
+	process.env.APPS_CONFIG = "{}";
+	const { workerOptions } = unstable_getMiniflareWorkerOptions("wrangler.toml") as { workerOptions: Record<string, unknown> };
+	delete process.env.APPS_CONFIG;
+	const ratelimits = Object.fromEntries(
+		Object.entries((workerOptions.ratelimits ?? {}) as Record<string, { simple: { limit: number; period: number } }>).map(([name, limiter]) => [
+			name,
+			{ ...limiter, simple: { ...limiter.simple, limit: 1_000_000_000 } },
+		]),
+	);
+	const { compatibilityDate, compatibilityFlags, d1Databases, durableObjects } = workerOptions;
+	return { compatibilityDate, compatibilityFlags, d1Databases, durableObjects, ratelimits };
+}
+
+async function buildService(): Promise<string> {
+	const outdir = `${OUT}/service`;
+	rmSync(outdir, { recursive: true, force: true });
+	const wrangler = spawnSync("wrangler", ["deploy", "--dry-run", "--outdir", outdir], { encoding: "utf8", env: { ...process.env, CI: "true" } });
+	if (wrangler.status !== 0) throw new Error(`wrangler deploy --dry-run failed: ${(wrangler.stderr || wrangler.stdout).trim().split("\n").slice(-5).join("\n")}`);
+	const main = readdirSync(outdir)
+		.filter((file) => file.endsWith(".js"))
+		.sort((a, b) => statSync(join(outdir, b)).size - statSync(join(outdir, a)).size)[0];
+	if (!main) throw new Error(`wrangler deploy --dry-run wrote no .js to ${outdir}`);
+	return join(outdir, main);
+}
+
+/** migrations/ applied as wrangler and the test pool apply them, recorded in d1_migrations (which /health reads). */
+async function applyMigrations(db: Awaited<ReturnType<Miniflare["getD1Database"]>>): Promise<void> {
+	await db.prepare("CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)").run();
+	for (const migration of await readD1Migrations("migrations")) {
+		await db.batch([...migration.queries.map((query) => db.prepare(query)), db.prepare("INSERT INTO d1_migrations (name) VALUES (?)").bind(migration.name)]);
+	}
+}
+
+async function startPeer(port: number, root: string): Promise<ChildProcess> {
+	const child = spawn(process.execPath, ["bench/peer.ts", String(port), root, APPLE_SAMPLE.bundleId, String(APPLE_SAMPLE.appAppleId)], { stdio: ["ignore", "pipe", "inherit"] });
+	await new Promise<void>((resolvePromise, reject) => {
+		const timer = setTimeout(() => reject(new Error("the peer did not start within 30 s")), 30_000);
+		child.once("exit", (code) => reject(new Error(`the peer exited (${code})`)));
+		child.stdout!.on("data", (chunk: Buffer) => {
+			if (chunk.toString().includes("listening")) {
+				clearTimeout(timer);
+				resolvePromise();
+			}
+		});
+	});
+	return child;
+}
+
+function stopProcess(child: ChildProcess): Promise<void> {
+	if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+	return new Promise((resolvePromise) => {
+		const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+		child.once("exit", () => {
+			clearTimeout(timer);
+			resolvePromise();
+		});
+		child.kill("SIGTERM");
+	});
+}
+
+async function post<T>(url: string, body: unknown): Promise<T> {
+	const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+	if (!response.ok) throw new Error(`POST ${url}: ${response.status} ${await response.text()}`);
+	return (await response.json()) as T;
+}
+
+async function expectAnswer(url: string, body: string | undefined, ok: (status: number, text: string) => boolean, what: string): Promise<void> {
+	const deadline = Date.now() + 30_000;
+	for (;;) {
+		let status = 0;
+		let text = "";
+		try {
+			const response = await fetch(url, body === undefined ? {} : { method: "POST", headers: { "content-type": "application/json" }, body });
+			status = response.status;
+			text = await response.text();
+			if (ok(status, text)) return;
+		} catch (error) {
+			text = String(error);
+		}
+		if (Date.now() > deadline) throw new Error(`${what} answered ${status} ${text.slice(0, 300)}`);
+		await new Promise((r) => setTimeout(r, 250));
+	}
+}
+
+/** Ports nothing listens on now: all asked of the system at once (so they differ), then released for the workers. */
+async function freePorts(count: number): Promise<number[]> {
+	const servers = await Promise.all(
+		Array.from(
+			{ length: count },
+			() =>
+				new Promise<ReturnType<typeof createServer>>((resolvePromise, reject) => {
+					const server = createServer();
+					server.on("error", reject);
+					server.listen(0, HOST, () => resolvePromise(server));
+				}),
+		),
+	);
+	const ports = servers.map((server) => {
+		const address = server.address();
+		return typeof address === "object" && address ? address.port : 0;
+	});
+	await Promise.all(servers.map((server) => new Promise((resolvePromise) => server.close(resolvePromise))));
+	if (ports.some((port) => port === 0 || port === 8787 || port === 8788)) throw new Error(`unusable ports ${ports.join(", ")}; run again`);
+	return ports;
+}
+
+// Last, so that every declaration above (classes included) is initialized.
+try {
+	await main();
+} catch (error) {
+	console.error(`bench:load failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+	process.exitCode = 1;
+} finally {
+	await cleanUp();
+}

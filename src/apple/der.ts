@@ -246,12 +246,14 @@ export function readTime(bytes: Uint8Array, tlv: Tlv): number {
 	if (!match) throw new DerError("expected a UTCTime or GeneralizedTime of the form RFC 5280 allows", tlv.start);
 	const [year, month, day, hour, minute, second] = match.slice(1).map(Number) as [number, number, number, number, number, number];
 	const fullYear = tlv.tag === Tag.UTC_TIME ? (year < 50 ? 2000 + year : 1900 + year) : year;
-	const ms = Date.UTC(fullYear, month - 1, day, hour, minute, second);
-	// Date.UTC rolls 31 February over into March; a date that does not round-trip does not exist.
-	if (month < 1 || month > 12 || new Date(ms).getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) {
+	const date = new Date(Date.UTC(2000, 0, 1, hour, minute, second));
+	// setUTCFullYear, not Date.UTC's year: Date.UTC reads years 0-99 as 1900-1999.
+	date.setUTCFullYear(fullYear, month - 1, day);
+	// Date rolls 31 February over into March; a date that does not round-trip does not exist.
+	if (month < 1 || month > 12 || date.getUTCDate() !== day || date.getUTCMonth() !== month - 1 || hour > 23 || minute > 59 || second > 59) {
 		throw new DerError("time out of range", tlv.start);
 	}
-	return ms;
+	return date.getTime();
 }
 
 const nativeFromBase64 = (Uint8Array as unknown as { fromBase64?: (text: string) => Bytes }).fromBase64;

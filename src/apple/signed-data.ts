@@ -161,10 +161,15 @@ function decodeHeader(jws: string, segment: string): JwsHeader {
 	return header as JwsHeader;
 }
 
-function deepFreeze(value: unknown): void {
-	if (typeof value !== "object" || value === null || Object.isFrozen(value)) return;
-	Object.freeze(value);
-	for (const child of Object.values(value)) deepFreeze(child);
+/** Freezes a JSON value and everything in it; iterative, so a header nested thousands deep cannot overflow the stack. */
+function deepFreeze(root: unknown): void {
+	const pending: unknown[] = [root];
+	while (pending.length > 0) {
+		const value = pending.pop();
+		if (typeof value !== "object" || value === null || Object.isFrozen(value)) continue;
+		Object.freeze(value);
+		pending.push(...Object.values(value));
+	}
 }
 
 function parseJsonObject(bytes: Uint8Array, what: string): Record<string, unknown> {

@@ -1,12 +1,14 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import type { ServiceEvent } from "../src/events/model";
+import { LAPSE_MARGIN_MS } from "../src/ledger/claim";
 import { APPLE_EVENTS } from "./support/apple-fixtures.ts";
 import { appleEmulator, appleVerifyBody } from "./support/apple-service.ts";
 import { TEST_APPS } from "./support/fixtures.ts";
 import { about, deliverNotifications } from "./support/notifications.ts";
-import { bearer, call, emulator, eventually, googleVerifyBody, json, receivedWebhooks, uniqueUser, type ReceivedWebhook } from "./support/service.ts";
+import { bearer, call, claimedTransaction, claimObject, emulator, eventually, googleVerifyBody, json, receivedWebhooks, uniqueUser, type ReceivedWebhook } from "./support/service.ts";
 
 /**
  * Events: every change to a purchase reaches webhooks (signed as Standard Webhooks says, through the events queue)
@@ -87,6 +89,32 @@ describe("the events a change makes", () => {
 		}
 		const types = await typesAbout(purchase.purchaseToken, 6);
 		expect(types).toEqual(["purchase.granted", "entitlement.granted", "subscription.renewed", "subscription.canceled", "subscription.expired", "entitlement.lost"]);
+	});
+
+	it("a subscription running out with no store saying so is subscription.expired and entitlement.lost, from the claim's alarm", async () => {
+		const purchase = await emulator.createGooglePurchase({ productId: "premium_monthly", type: "subscription", packageName: TEST_APPS.events.packageName, acknowledged: true, expiresInSeconds: 2 });
+		expect(await verify(googleVerifyBody(purchase, { userIdentifier: uniqueUser(), ...app }))).toEqual({ complete_purchase: true });
+		const expiresAt = (await claimedTransaction("google_play", purchase.purchaseToken))!.purchase.expiresAt!;
+		// The claim wakes a minute after the expiry, giving a store's renewal time to arrive first.
+		const alarm = await runInDurableObject(claimObject("google_play", purchase.purchaseToken), (_, state) => state.storage.getAlarm());
+		expect(alarm).toBe(expiresAt + LAPSE_MARGIN_MS);
+		await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt - Date.now()) + 50));
+		expect(await runDurableObjectAlarm(claimObject("google_play", purchase.purchaseToken))).toBe(true);
+		expect(await typesAbout(purchase.purchaseToken, 4)).toEqual(["purchase.granted", "entitlement.granted", "subscription.expired", "entitlement.lost"]);
+		// Reported once: nothing is left to watch, and waking again says nothing new.
+		expect(await runInDurableObject(claimObject("google_play", purchase.purchaseToken), (_, state) => state.storage.getAlarm())).toBeNull();
+	});
+
+	it("a subscription renewed before the claim wakes is not reported expired", async () => {
+		const purchase = await emulator.createGooglePurchase({ productId: "premium_monthly", type: "subscription", packageName: TEST_APPS.events.packageName, acknowledged: true, expiresInSeconds: 2 });
+		await verify(googleVerifyBody(purchase, { userIdentifier: uniqueUser(), ...app }));
+		await emulator.updateGooglePurchase(purchase.purchaseToken, { expiresInSeconds: 30 * 24 * 3600 });
+		await deliverNotifications({ only: about(purchase.purchaseToken) });
+		await new Promise((resolve) => setTimeout(resolve, 2100));
+		await runDurableObjectAlarm(claimObject("google_play", purchase.purchaseToken));
+		expect(await typesAbout(purchase.purchaseToken, 3)).toEqual(["purchase.granted", "entitlement.granted", "subscription.renewed"]);
+		const renewedExpiry = (await claimedTransaction("google_play", purchase.purchaseToken))!.purchase.expiresAt!;
+		expect(await runInDurableObject(claimObject("google_play", purchase.purchaseToken), (_, state) => state.storage.getAlarm())).toBe(renewedExpiry + LAPSE_MARGIN_MS);
 	});
 
 	it("a support transfer is ownership.transferred, and the entitlement moves with it", async () => {

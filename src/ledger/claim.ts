@@ -28,6 +28,11 @@ import { acknowledgeWithStore, consumeWithStore, StoreActionRefused } from "./st
  * And it finishes what it starts, whatever fails after: it writes its transactions to D1 (retrying from its alarm
  * until D1 has them) and acknowledges Google purchases (retried with backoff until Google confirms), because Google
  * refunds purchases left unacknowledged for three days.
+ *
+ * A subscription also changes by time alone: it expires, or its grace period ends. The alarm wakes the object a
+ * little after that moment (LAPSE_MARGIN_MS), and if no store statement has since moved it on (a renewal), reports
+ * the change as events, as a store notification would, so webhooks and live sockets agree with what the history
+ * answers by then.
  */
 
 /** Whether D1 holds what the claim holds: written, refused for now (the alarm retries), or missing its schema (an operator must act). */
@@ -177,6 +182,12 @@ const VERSION = UPGRADES.length + 1;
 
 const FIRST_RETRY_MS = 10_000;
 const MAX_RETRY_MS = 60 * 60 * 1000;
+/**
+ * How long after a subscription's expiry (or grace end) the alarm reports it, when no store statement has moved it
+ * on by then: stores renew at about the expiry and notify shortly after, so a renewal usually lands first and no
+ * subscription.expired goes out for a subscription that renewed.
+ */
+export const LAPSE_MARGIN_MS = 60_000;
 /** Stores redeliver for days (Apple up to 72 h after the last try, Pub/Sub 7 days): remember ids for longer. */
 const SEEN_NOTIFICATION_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 
@@ -404,11 +415,12 @@ export class TransactionClaim extends DurableObject<Env> {
 		return { status: "consumed" };
 	}
 
-	/** Retries whatever is unfinished: D1 writes and store acknowledgements. */
+	/** Reports what time alone changed (a subscription's expiry), and retries whatever is unfinished: D1 writes and store acknowledgements. */
 	override async alarm(): Promise<void> {
 		const unit = this.#unit();
 		if (!unit) return;
 		const log = createLogger(`alarm:${unit.store}:${unit.key.slice(0, 16)}`);
+		this.#observeLapse(Date.now());
 		let unfinished = (await this.#sync()) !== "recorded";
 		if (!unfinished) await this.#dispatch();
 		let attempts = 0;
@@ -438,6 +450,7 @@ export class TransactionClaim extends DurableObject<Env> {
 		}
 		this.#sql.exec(`DELETE FROM seen_notification WHERE at < ?`, Date.now() - SEEN_NOTIFICATION_TTL_MS);
 		if (unfinished) await this.#scheduleRetry(Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.max(0, attempts - 1)));
+		await this.#watchLapse();
 	}
 
 	/**
@@ -593,11 +606,12 @@ export class TransactionClaim extends DurableObject<Env> {
 		);
 	}
 
-	/** Brings D1 up to date now, and leaves the rest to the alarm: a failed write, an acknowledgement to send. */
+	/** Brings D1 up to date now, and leaves the rest to the alarm: a failed write, an acknowledgement to send, an expiry to report. */
 	async #settle(): Promise<HistoryWrite> {
 		const history = await this.#sync();
 		const ackPending = this.#txns().some((r) => r.ack_state === "pending");
 		if (history !== "recorded" || ackPending) await this.#scheduleRetry(history === "recorded" ? 0 : FIRST_RETRY_MS);
+		await this.#watchLapse();
 		// Events go out once D1 holds what they report, and without the caller waiting for them.
 		if (history === "recorded") this.ctx.waitUntil(this.#dispatch());
 		return history;
@@ -694,6 +708,44 @@ export class TransactionClaim extends DurableObject<Env> {
 		});
 		this.#writing = run.catch(() => undefined);
 		return run;
+	}
+
+	/** The subscription's transaction that decides its state now (see #standing), if the unit is a subscription. */
+	#standingRow(now: number): { row: TxnRow; purchase: Purchase } | undefined {
+		const unit = this.#unit();
+		const any = this.#sql.exec<{ transaction_id: string }>(`SELECT transaction_id FROM txn LIMIT 1`).toArray()[0];
+		if (!unit || unit.subscription === 0 || !any) return undefined;
+		const purchase = this.#standing(any.transaction_id, true, now);
+		return { row: this.#txn(purchase.transactionId)!, purchase };
+	}
+
+	/** When time alone will next change the subscription's state (its expiry, or the end of its grace period). */
+	#nextLapse(now: number): number | undefined {
+		const standing = this.#standingRow(now);
+		if (!standing) return undefined;
+		const { state, expiresAt, graceExpiresAt } = standing.purchase;
+		const at = state === "active" || state === "canceled" ? expiresAt : state === "in_grace_period" ? (graceExpiresAt ?? expiresAt) : null;
+		return at !== null && at > now ? at : undefined;
+	}
+
+	/** Wakes the object when the subscription lapses, unless it wakes earlier anyway. */
+	async #watchLapse(): Promise<void> {
+		const at = this.#nextLapse(Date.now());
+		if (at !== undefined) await this.#scheduleRetry(at + LAPSE_MARGIN_MS - Date.now());
+	}
+
+	/**
+	 * Reports what time alone changed since the subscription's state was last reported: expired (or on hold, once a
+	 * grace period ends). Events only: the history already answers by time (currentState), and D1's row is unchanged.
+	 */
+	#observeLapse(now: number): void {
+		const standing = this.#standingRow(now);
+		if (!standing?.row.observed) return;
+		const before = JSON.parse(standing.row.observed) as Observed;
+		const after = observe(standing.purchase, now);
+		if (after.state === before.state) return;
+		this.#sql.exec(`UPDATE txn SET observed = ? WHERE transaction_id = ?`, JSON.stringify(after), standing.purchase.transactionId);
+		for (const type of transitions(before, after, standing.purchase.kind)) this.#emit(type, standing.purchase);
 	}
 
 	async #scheduleRetry(delayMs: number): Promise<void> {

@@ -11,9 +11,10 @@
  * the service and the emulator. Ports are free ones picked at start (never 8787/8788), and the configuration is
  * generated fresh (test/support/fixtures.ts).
  *
- * Environment: BENCH_LOAD_ROUNDS (default 5), BENCH_LOAD_SECONDS (per case and round, default 5), BENCH_LOAD_CASES
- * (a comma-separated subset of health,replay,fresh,google,peer; health is always run, as the baseline; a subset is
- * printed, not written to bench/results.json).
+ * Environment: BENCH_LOAD_ROUNDS (default 5), BENCH_LOAD_SECONDS (per case and round, default 5),
+ * BENCH_LOAD_NOTIFICATIONS (notifications per notification case and round, default 600), BENCH_LOAD_CASES (a
+ * comma-separated subset of health,replay,fresh,google,peer,notify_apple,notify_google,access_one,access_many,
+ * webhooks; health is always run, as the baseline; a subset is printed, not written to bench/results.json).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
@@ -24,8 +25,24 @@ import autocannon, { type Result } from "autocannon";
 import { build } from "esbuild";
 import { Miniflare, NoOpLog, convertV4MiniflareOptions } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { createFixtures, SAMPLE_APP } from "../test/support/fixtures.ts";
-import { APPLE_SAMPLE } from "../test/support/apple-fixtures.ts";
+import { createFixtures, SAMPLE_APP, TEST_APPS } from "../test/support/fixtures.ts";
+import { APPLE_EVENTS, APPLE_SAMPLE } from "../test/support/apple-fixtures.ts";
+import {
+	appleBody,
+	appleRefunds,
+	delivered,
+	freshAppleBodies,
+	googleBody,
+	googleCancellations,
+	outbox,
+	Pool,
+	post,
+	SAMPLE,
+	storeCalls,
+	userWithPurchases,
+	type BenchApp,
+	type Delivery,
+} from "./load-pools.ts";
 import { processCpuNs, workerdChildren } from "./isolate.ts";
 import { startOcspPki } from "./pki.ts";
 import { writeSection } from "./results.ts";
@@ -33,6 +50,13 @@ import { median, round, spread } from "./stats.ts";
 
 const ROUNDS = Number(process.env.BENCH_LOAD_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 5);
+const NOTIFICATIONS = Number(process.env.BENCH_LOAD_NOTIFICATIONS ?? 600);
+/** Verifications per app and round in the webhooks comparison, one at a time. */
+const WEBHOOK_REQUESTS = 150;
+/** A user's purchases in access_many (access_one's user has one). */
+const MANY = 1000;
+/** The app with three webhook endpoints (the events app of the test fixtures, given a third endpoint here). */
+const WEBHOOK_APP: BenchApp = { id: TEST_APPS.events.id, bundleId: APPLE_EVENTS.bundleId };
 const CONNECTIONS = 64;
 const OUT = ".tmp/bench-load";
 const HOST = "127.0.0.1";
@@ -45,17 +69,25 @@ const TRUE = '{"complete_purchase":true}';
  */
 const quiet = { log: new NoOpLog(), handleStructuredLogs: () => {} };
 
-type CaseName = "health" | "replay" | "fresh" | "google" | "peer";
-const ALL_CASES: readonly CaseName[] = ["health", "replay", "fresh", "google", "peer"];
-const CASES: readonly CaseName[] = process.env.BENCH_LOAD_CASES
-	? ALL_CASES.filter((name) => name === "health" || process.env.BENCH_LOAD_CASES!.split(",").includes(name))
-	: ALL_CASES;
+type CaseName = "health" | "replay" | "fresh" | "google" | "peer" | "notify_apple" | "notify_google" | "access_one" | "access_many";
+const ALL_CASES: readonly CaseName[] = ["health", "replay", "fresh", "google", "peer", "notify_apple", "notify_google", "access_one", "access_many"];
+const CHOSEN = process.env.BENCH_LOAD_CASES?.split(",");
+const CASES: readonly CaseName[] = CHOSEN ? ALL_CASES.filter((name) => name === "health" || CHOSEN.includes(name)) : ALL_CASES;
+/** The webhooks comparison: /verify latency for an app with three webhook endpoints and one with none. */
+const WEBHOOKS = !CHOSEN || CHOSEN.includes("webhooks");
+const ALL_CHOSEN = CASES.length === ALL_CASES.length && WEBHOOKS;
+/** Cases that send a fixed number of notifications per round rather than run for SECONDS. */
+const NOTIFY_CASES: ReadonlySet<CaseName> = new Set(["notify_apple", "notify_google"]);
 const LABELS: Record<CaseName, string> = {
 	health: "(a) GET /health",
 	replay: "(b) /verify, one App Store JWS replayed by its owner",
 	fresh: "(c) /verify, a fresh App Store JWS per request",
 	google: "(d) /verify, one Google purchase replayed via the emulator",
 	peer: "(e) peer: Node + Apple's library, the JWS of (b)",
+	notify_apple: "(f) App Store notification (REFUND of an owned purchase)",
+	notify_google: "(g) Google notification (CANCELED, owned subscription)",
+	access_one: "(h) GET access/premium, a user with 1 purchase",
+	access_many: `(i) GET access/premium, a user with ${MANY} purchases`,
 };
 
 interface CaseRun {
@@ -100,20 +132,36 @@ async function main(): Promise<void> {
 	const service = `http://${HOST}:${servicePort}`;
 	const emulator = `http://${HOST}:${emulatorPort}`;
 	const peer = `http://${HOST}:${peerPort}`;
-	console.log(`bench:load: Node ${process.version}; ${ROUNDS} rounds × ${CASES.length} cases × ${SECONDS}s at ${CONNECTIONS} connections`);
+	console.log(`bench:load: Node ${process.version}; ${ROUNDS} rounds × ${CASES.length} cases × ${SECONDS}s (notifications: ${NOTIFICATIONS} a round) at ${CONNECTIONS} connections`);
 	console.log(`bench:load: service ${service}, emulator ${emulator}, peer ${peer} (Miniflare; see bench/README.md)`);
 
 	// The Worker exactly as wrangler would deploy it, and the emulator bundled as the tests bundle it.
 	const serviceScript = await buildService();
-	await build({ entryPoints: ["test/emulator/src/index.ts"], bundle: true, format: "esm", platform: "neutral", target: "es2023", outfile: `${OUT}/emulator.mjs`, logLevel: "warning" });
+	await build({
+		entryPoints: ["test/emulator/src/index.ts"],
+		bundle: true,
+		format: "esm",
+		platform: "neutral",
+		// As wrangler resolves packages for Workers (the emulator's receiver uses the standardwebhooks package).
+		conditions: ["workerd", "worker", "browser"],
+		mainFields: ["browser", "module", "main"],
+		target: "es2023",
+		outfile: `${OUT}/emulator.mjs`,
+		logLevel: "warning",
+	});
 
 	// Fresh configuration. The emulator signs with the bench PKI, whose certificates name a local OCSP responder,
 	// so that the peer can run Apple's library with online checks (and so its cache) on.
 	const pki = await startOcspPki();
 	cleanups.push(() => pki.close());
-	const fixtures = await createFixtures({ emulatorUrl: emulator });
+	// The sample app without webhooks, so that (c) measures a verification, and the test fixtures' events app with
+	// three webhook endpoints (all the emulator's receiver), for the webhooks comparison.
+	const fixtures = await createFixtures({ emulatorUrl: emulator, serviceUrl: service, includeTestApps: true, sampleWebhook: false });
 	(fixtures.emulatorConfig.apple as { signing: unknown }).signing = { privateKey: pki.leaf.privateKeyPkcs8Pem, x5c: pki.x5c };
 	fixtures.appsConfig.appleRootCertificates = [pki.root.base64];
+	const webhookApp = (fixtures.appsConfig.apps as { id: string; webhooks?: { url: string; secret: unknown; events: string[] }[] }[]).find((app) => app.id === WEBHOOK_APP.id)!;
+	const { url: receiver, secret } = webhookApp.webhooks![0]!;
+	webhookApp.webhooks = ["first", "second", "third"].map((endpoint) => ({ url: `${receiver}?endpoint=${endpoint}`, secret, events: ["*"] }));
 
 	const beforeEmulator = workerdChildren();
 	const emulatorMf = new Miniflare(
@@ -152,36 +200,51 @@ async function main(): Promise<void> {
 
 	// The purchases the cases present, each verified once by its owner before anything is timed.
 	const apple = await post<{ signedTransaction: string; transactionId: string }>(`${emulator}/_emulator/apple/transactions`, { bundleId: APPLE_SAMPLE.bundleId, productId: "premium_lifetime", type: "Non-Consumable" });
-	const replayBody = appleBody("load-replay-owner", apple.signedTransaction, apple.transactionId, "premium_lifetime");
+	const replayBody = appleBody(SAMPLE, "load-replay-owner", apple.signedTransaction, apple.transactionId, "premium_lifetime");
 	const google = await post<{ purchaseToken: string; localVerificationData: unknown }>(`${emulator}/_emulator/google/purchases`, { packageName: SAMPLE_APP.packageName, productId: "premium_monthly", type: "subscription" });
-	const googleBody = JSON.stringify({
-		userIdentifier: "load-google-owner",
-		appId: SAMPLE_APP.id,
-		purchaseDetails: {
-			verificationData: { serverVerificationData: google.purchaseToken, localVerificationData: typeof google.localVerificationData === "string" ? google.localVerificationData : JSON.stringify(google.localVerificationData), source: "google_play" },
-			productID: "premium_monthly",
-			purchaseID: "GPA.0000-0000-0000-00000",
-			status: "purchased",
-			transactionDate: String(Date.now()),
-		},
-	});
+	const googleReplayBody = googleBody(SAMPLE, "load-google-owner", google, "premium_monthly");
 	for (const [url, body, what] of [
 		[`${service}/verify`, replayBody, "the replayed App Store purchase, first claim"],
-		[`${service}/verify`, googleBody, "the replayed Google purchase, first claim"],
+		[`${service}/verify`, googleReplayBody, "the replayed Google purchase, first claim"],
 		[`${peer}/verify`, replayBody, "the peer"],
 	] as const) {
 		await expectAnswer(url, body, (status, text) => status === 200 && text === TRUE, what);
 	}
 
 	// Fresh signed transactions for (c), made by the emulator before any round so its signing is not timed.
-	const pool = new FreshPool(emulator);
-	if (CASES.includes("fresh")) await pool.add(1500);
+	const pool = new Pool<string>();
+	if (CASES.includes("fresh")) pool.push(...(await freshAppleBodies(emulator, SAMPLE, 1500)));
+	// Notifications for (f) and (g): purchases bought and claimed, then changed at the store, which makes the
+	// notification; the service sees each once, in a round.
+	const notifications = { app_store: new Pool<Delivery>(), google_play: new Pool<Delivery>() };
+	const perStore = NOTIFICATIONS * (ROUNDS + 1) + SAMPLED;
+	if (CASES.includes("notify_apple")) {
+		console.log(`bench:load: ${perStore} App Store purchases bought, claimed and refunded, for (f)`);
+		await appleRefunds(service, emulator, SAMPLE, perStore);
+		notifications.app_store.push(...(await outbox(emulator, "app_store")));
+	}
+	if (CASES.includes("notify_google")) {
+		console.log(`bench:load: ${perStore} Google Play subscriptions bought, claimed and canceled, for (g)`);
+		await googleCancellations(service, emulator, SAMPLE_APP, perStore);
+		notifications.google_play.push(...(await outbox(emulator, "google_play")));
+	}
+	// Store calls per notification, counted at the emulator on a sample delivered before the rounds.
+	const callsPerNotification: Partial<Record<Delivery["store"], { calls: number; tokens: number; sampled: number }>> = {};
+	for (const store of ["app_store", "google_play"] as const) {
+		if (notifications[store].available > 0) callsPerNotification[store] = await sampleStoreCalls(service, emulator, notifications[store].take(SAMPLED));
+	}
+	// Users for (h) and (i).
+	if (CASES.includes("access_one") || CASES.includes("access_many")) {
+		console.log(`bench:load: a user with 1 purchase and one with ${MANY}, for (h) and (i)`);
+		await userWithPurchases(service, emulator, SAMPLE, ACCESS_ONE, 1);
+		await userWithPurchases(service, emulator, SAMPLE, ACCESS_MANY, MANY);
+	}
 	// CPU time per request, where /proc tells it (Linux): the workerd processes for (a)–(d), the peer for (e).
 	const cpuOf = (name: CaseName) => {
 		const pids = name === "peer" ? [peerProcess.pid] : [servicePid, emulatorPid];
 		return () => pids.reduce<number | undefined>((sum, pid) => (sum === undefined || pid === undefined ? undefined : addDefined(sum, processCpuNs(pid))), 0);
 	};
-	const targets = (name: CaseName) => ({ ...caseRequest(name, { service, peer, replayBody, googleBody, pool }), cpu: cpuOf(name) });
+	const targets = (name: CaseName) => ({ ...caseRequest(name, { service, peer, replayBody, googleBody: googleReplayBody, pool, notifications }), cpu: cpuOf(name), name });
 
 	console.log("bench:load: warming up every case (not counted)");
 	const warm: Partial<Record<CaseName, CaseRun>> = {};
@@ -189,7 +252,13 @@ async function main(): Promise<void> {
 	if (warm.fresh) {
 		const needed = Math.ceil(warm.fresh.rps * SECONDS * ROUNDS * 1.6) + 500;
 		console.log(`bench:load: (c) ran at ~${Math.round(warm.fresh.rps)} req/s in the warm-up; signing ${needed} fresh transactions with the emulator`);
-		await pool.add(needed);
+		pool.push(...(await freshAppleBodies(emulator, SAMPLE, needed)));
+	}
+	const webhookPools = { none: new Pool<string>(), three: new Pool<string>() };
+	if (WEBHOOKS) {
+		const needed = WEBHOOK_REQUESTS * (ROUNDS + 1);
+		webhookPools.none.push(...(await freshAppleBodies(emulator, SAMPLE, needed)));
+		webhookPools.three.push(...(await freshAppleBodies(emulator, WEBHOOK_APP, needed)));
 	}
 
 	const rounds: Record<CaseName, CaseRun>[] = [];
@@ -201,15 +270,73 @@ async function main(): Promise<void> {
 		console.log(`  round ${r + 1}/${ROUNDS}: ${CASES.map((name) => `${name} ${Math.round(runs[name]!.rps)}/s`).join(", ")}`);
 	}
 	if (pool.exhausted) throw new Error("the pool of fresh transactions ran out during a round: (c) would have replayed; raise the pool size");
-	report(rounds);
+	if (notifications.app_store.exhausted || notifications.google_play.exhausted) throw new Error("a pool of notifications ran out during a round: one would have been a duplicate");
+
+	// Webhooks: does a grant wait for them? One verification at a time (latency, not throughput), a fresh purchase
+	// each, for an app with no webhook endpoint and one with three, alternating in every round.
+	const webhookRounds: { none: CaseRun; three: CaseRun }[] = [];
+	if (WEBHOOKS) {
+		const one = (app: "none" | "three") => ({
+			url: service,
+			request: { method: "POST", path: "/verify", headers: { "content-type": "application/json" }, body: "", setupRequest: (request: import("autocannon").Request) => ({ ...request, body: webhookPools[app].next() }) },
+			expect: (body: string) => body === TRUE,
+		});
+		await runAutocannon(one("none"), 0, { connections: 1, amount: WEBHOOK_REQUESTS });
+		await runAutocannon(one("three"), 0, { connections: 1, amount: WEBHOOK_REQUESTS });
+		for (let r = 0; r < ROUNDS; r++) {
+			const runs: Partial<{ none: CaseRun; three: CaseRun }> = {};
+			for (const app of r % 2 === 0 ? (["none", "three"] as const) : (["three", "none"] as const)) runs[app] = await runAutocannon(one(app), 0, { connections: 1, amount: WEBHOOK_REQUESTS });
+			webhookRounds.push(runs as { none: CaseRun; three: CaseRun });
+			console.log(`  webhooks round ${r + 1}/${ROUNDS}: none p50 ${runs.none!.p50} ms, three p50 ${runs.three!.p50} ms`);
+		}
+		if (webhookPools.none.exhausted || webhookPools.three.exhausted) throw new Error("a pool of fresh transactions ran out in the webhooks comparison");
+	}
+	report(rounds, webhookRounds, callsPerNotification);
 }
 
-function report(rounds: Record<CaseName, CaseRun>[]): void {
+/** Notifications delivered before the rounds to count the store calls each makes. */
+const SAMPLED = 50;
+const ACCESS_ONE = "load-access-one";
+const ACCESS_MANY = "load-access-many";
+
+/**
+ * Delivers `sample` one at a time (not timed) and counts, at the emulator, the store calls each made about its own
+ * purchase, and the access tokens asked for meanwhile.
+ */
+async function sampleStoreCalls(service: string, emulator: string, sample: Delivery[]): Promise<{ calls: number; tokens: number; sampled: number }> {
+	const tokensBefore = await storeCalls(emulator, { endpoint: "google.token" });
+	let calls = 0;
+	for (const delivery of sample) {
+		const before = await storeCalls(emulator, { match: delivery.transactionId });
+		const response = await fetch(`${service}${delivery.path}`, { method: "POST", headers: delivery.headers, body: delivery.body });
+		const text = await response.text();
+		if (!response.ok || !acceptedNotification(text)) throw new Error(`a ${delivery.store} notification was answered ${response.status} ${text.slice(0, 300)}`);
+		await delivered(emulator, delivery, response.status);
+		calls += (await storeCalls(emulator, { match: delivery.transactionId })) - before;
+	}
+	return { calls, tokens: (await storeCalls(emulator, { endpoint: "google.token" })) - tokensBefore, sampled: sample.length };
+}
+
+/** A notification the service took and applied: not refused, and not a duplicate of one it had. */
+function acceptedNotification(body: string): boolean {
+	return body.includes('"received":true') && !body.includes('"duplicate"');
+}
+
+function report(
+	rounds: Record<CaseName, CaseRun>[],
+	webhookRounds: { none: CaseRun; three: CaseRun }[],
+	callsPerNotification: Partial<Record<Delivery["store"], { calls: number; tokens: number; sampled: number }>>,
+): void {
 	const perRound = (f: (run: Record<CaseName, CaseRun>) => number) => rounds.map(f);
 	const has = (...names: CaseName[]) => names.every((name) => CASES.includes(name));
 	const ratios: Record<string, number[]> = {};
-	for (const name of ["replay", "fresh", "google", "peer"] as const) if (has(name)) ratios[`${name}_vs_health`] = perRound((r) => r[name].rps / r.health.rps);
+	for (const name of ["replay", "fresh", "google", "peer", "notify_apple", "notify_google", "access_one", "access_many"] as const) {
+		if (has(name)) ratios[`${name}_vs_health`] = perRound((r) => r[name].rps / r.health.rps);
+	}
 	for (const name of ["replay", "fresh"] as const) if (has(name, "peer")) ratios[`${name}_vs_peer`] = perRound((r) => r[name].rps / r.peer.rps);
+	if (has("access_one", "access_many")) ratios.access_many_vs_one = perRound((r) => r.access_many.rps / r.access_one.rps);
+	// Latency, not throughput: the grant's answer with three webhook endpoints ÷ with none (p50, one at a time).
+	if (webhookRounds.length > 0) ratios.webhooks3_vs_none_p50 = webhookRounds.map((r) => r.three.p50 / r.none.p50);
 	const latencyRatios = Object.fromEntries(
 		CASES.filter((name) => name !== "health").map((name) => [
 			name,
@@ -217,8 +344,10 @@ function report(rounds: Record<CaseName, CaseRun>[]): void {
 		]),
 	);
 	const errorsOf = (run: CaseRun) => run.errors + run.non2xx + run.wrongAnswers;
-	const totalErrors = rounds.reduce((sum, r) => sum + CASES.reduce((s, name) => s + errorsOf(r[name]), 0), 0);
-	const totalRequests = rounds.reduce((sum, r) => sum + CASES.reduce((s, name) => s + r[name].requests, 0), 0);
+	const totalErrors =
+		rounds.reduce((sum, r) => sum + CASES.reduce((s, name) => s + errorsOf(r[name]), 0), 0) + webhookRounds.reduce((sum, r) => sum + errorsOf(r.none) + errorsOf(r.three), 0);
+	const totalRequests =
+		rounds.reduce((sum, r) => sum + CASES.reduce((s, name) => s + r[name].requests, 0), 0) + webhookRounds.reduce((sum, r) => sum + r.none.requests + r.three.requests, 0);
 
 	console.log("");
 	console.log(`${"case".padEnd(60)}${"req/s".padStart(9)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"errors".padStart(8)}${"non-2xx".padStart(9)}${"false".padStart(7)}${"CPU ms/req".padStart(12)}`);
@@ -246,19 +375,41 @@ function report(rounds: Record<CaseName, CaseRun>[]): void {
 			return [name, summary];
 		}),
 	);
-	const targets: Record<string, number> = { replay_vs_health: 0.6, fresh_vs_health: 0.3 };
+	if (webhookRounds.length > 0) {
+		for (const app of ["none", "three"] as const) {
+			const runs = webhookRounds.map((r) => r[app]);
+			console.log(
+				`${`(j) /verify one at a time, fresh JWS, ${app === "none" ? "no webhook endpoint" : "3 webhook endpoints"}`.padEnd(60)}${median(runs.map((x) => x.rps)).toFixed(0).padStart(9)}${median(runs.map((x) => x.p50)).toFixed(1).padStart(9)}${median(runs.map((x) => x.p99)).toFixed(1).padStart(9)}${String(runs.reduce((n, x) => n + x.errors, 0)).padStart(8)}${String(runs.reduce((n, x) => n + x.non2xx, 0)).padStart(9)}${String(runs.reduce((n, x) => n + x.wrongAnswers, 0)).padStart(7)}`,
+			);
+		}
+	}
+	// Targets: at least (≥) for throughput ratios, at most (≤) for the latency ratio.
+	const targets: Record<string, [">=" | "<=", number]> = { replay_vs_health: [">=", 0.6], fresh_vs_health: [">=", 0.3], access_many_vs_one: [">=", 0.5], webhooks3_vs_none_p50: ["<=", 1.1] };
 	console.log("");
 	for (const [name, values] of Object.entries(ratios)) {
 		const s = spread(values);
 		const target = targets[name];
-		const verdict = target === undefined ? "" : `  (target ≥ ${target}: ${s.median >= target ? "meets target" : "MISSES target"})`;
-		console.log(`load.${name.padEnd(20)} ${s.median.toFixed(2)}×  (rounds ${s.min.toFixed(2)}–${s.max.toFixed(2)}, n=${s.n})${verdict}`);
+		const meets = target === undefined ? true : target[0] === ">=" ? s.median >= target[1] : s.median <= target[1];
+		const verdict = target === undefined ? "" : `  (target ${target[0] === ">=" ? "≥" : "≤"} ${target[1]}: ${meets ? "meets target" : "MISSES target"})`;
+		console.log(`load.${name.padEnd(22)} ${s.median.toFixed(2)}×  (rounds ${s.min.toFixed(2)}–${s.max.toFixed(2)}, n=${s.n})${verdict}`);
+	}
+	const notificationFigures: Record<string, number> = {};
+	for (const [store, name] of [["app_store", "notify_apple"], ["google_play", "notify_google"]] as const) {
+		const sample = callsPerNotification[store];
+		if (!sample || !has(name)) continue;
+		const cpu = rounds.map((r) => r[name].cpuMs).filter((value): value is number => value !== undefined);
+		const label = store === "app_store" ? "apple" : "google";
+		notificationFigures[`notification_${label}_store_calls`] = round(sample.calls / sample.sampled);
+		if (cpu.length > 0) notificationFigures[`notification_${label}_cpu_us`] = Math.round(median(cpu) * 1000);
+		console.log(
+			`load.notification_${label}: ${cpu.length > 0 ? `${Math.round(median(cpu) * 1000)} µs CPU per notification (service and emulator), ` : ""}${(sample.calls / sample.sampled).toFixed(2)} store calls per notification about its purchase and ${sample.tokens} access tokens, over ${sample.sampled} delivered one by one`,
+		);
 	}
 	console.log(`load.errors               ${totalErrors} in ${totalRequests} requests (connection errors, timeouts, non-2xx and wrong answers; target 0)`);
 	// The same comparison in CPU time per request, round by round: what each case costs the processes serving it,
 	// whoever else wants the machine's cores (the service is one workerd thread, so this bounds its throughput).
 	const cpuRatios: Record<string, number[]> = {};
-	for (const name of ["replay", "fresh", "google", "peer"] as const) {
+	for (const name of ["replay", "fresh", "google", "peer", "notify_apple", "notify_google", "access_one", "access_many"] as const) {
 		if (!has(name) || rounds.some((r) => r[name].cpuMs === undefined || r.health.cpuMs === undefined)) continue;
 		cpuRatios[`${name}_vs_health`] = perRound((r) => r.health.cpuMs! / r[name].cpuMs!);
 	}
@@ -270,12 +421,13 @@ function report(rounds: Record<CaseName, CaseRun>[]): void {
 		}
 	}
 	if (totalErrors > 0) process.exitCode = 1;
-	if (CASES.length !== ALL_CASES.length) {
+	if (!ALL_CHOSEN) {
 		console.log("\na subset of the cases (BENCH_LOAD_CASES): bench/results.json left as it was");
 		return;
 	}
 	const figures = {
 		...Object.fromEntries(Object.entries(ratios).map(([name, values]) => [name, round(median(values))])),
+		...notificationFigures,
 		errors: totalErrors,
 	};
 	writeSection("load", figures, {
@@ -290,6 +442,8 @@ function report(rounds: Record<CaseName, CaseRun>[]): void {
 		cpuRatios: Object.fromEntries(Object.entries(cpuRatios).map(([name, values]) => [name, spread(values)])),
 		latencyRatios,
 		cases: perCase,
+		webhooks: webhookRounds.length === 0 ? undefined : { requestsPerRound: WEBHOOK_REQUESTS, p50: { none: median(webhookRounds.map((r) => r.none.p50)), three: median(webhookRounds.map((r) => r.three.p50)) }, p99: { none: median(webhookRounds.map((r) => r.none.p99)), three: median(webhookRounds.map((r) => r.three.p99)) } },
+		notificationsPerRound: NOTIFICATIONS,
 	});
 	console.log("\nwrote bench/results.json");
 }
@@ -299,7 +453,8 @@ interface Targets {
 	peer: string;
 	replayBody: string;
 	googleBody: string;
-	pool: FreshPool;
+	pool: Pool<string>;
+	notifications: Record<Delivery["store"], Pool<Delivery>>;
 }
 
 interface CaseRequest {
@@ -333,6 +488,31 @@ function caseRequest(name: CaseName, t: Targets): CaseRequest {
 				},
 				expect: isTrue,
 			};
+		case "notify_apple":
+		case "notify_google": {
+			const pool = t.notifications[name === "notify_apple" ? "app_store" : "google_play"];
+			return {
+				url: t.service,
+				request: {
+					method: "POST",
+					path: "/",
+					setupRequest: (request) => {
+						const delivery = pool.next();
+						return { ...request, path: delivery.path, headers: delivery.headers, body: delivery.body };
+					},
+				},
+				expect: acceptedNotification,
+			};
+		}
+		case "access_one":
+		case "access_many": {
+			const user = name === "access_one" ? ACCESS_ONE : ACCESS_MANY;
+			return {
+				url: t.service,
+				request: { method: "GET", path: `/v1/users/${user}/access/premium`, headers: { authorization: `Bearer ${SAMPLE_APP.apiKey}` } },
+				expect: (body) => body.includes('"access":true'),
+			};
+		}
 	}
 }
 
@@ -340,22 +520,27 @@ function addDefined(sum: number, value: number | undefined): number | undefined 
 	return value === undefined ? undefined : sum + value;
 }
 
-/** One case for `seconds` at CONNECTIONS connections; every answer is checked. */
-async function runCase(target: CaseRequest & { cpu: () => number | undefined }, seconds: number): Promise<CaseRun> {
+/**
+ * One case for `seconds` at CONNECTIONS connections (a notification case: NOTIFICATIONS requests, or a tenth of that
+ * in a warm-up); every answer is checked.
+ */
+async function runCase(target: CaseRequest & { cpu: () => number | undefined; name: CaseName }, seconds: number): Promise<CaseRun> {
 	const before = target.cpu();
-	const run = await runAutocannon(target, seconds);
+	const amount = NOTIFY_CASES.has(target.name) ? (seconds === SECONDS ? NOTIFICATIONS : Math.ceil(NOTIFICATIONS / 10)) : undefined;
+	const run = await runAutocannon(target, seconds, { connections: CONNECTIONS, amount });
 	const after = target.cpu();
 	return before === undefined || after === undefined || run.requests === 0 ? run : { ...run, cpuMs: (after - before) / 1e6 / run.requests };
 }
 
-function runAutocannon(target: CaseRequest, seconds: number): Promise<CaseRun> {
+/** autocannon for `seconds`, or for `amount` requests when given. */
+function runAutocannon(target: CaseRequest, seconds: number, load: { connections: number; amount?: number | undefined }): Promise<CaseRun> {
 	let wrongAnswers = 0;
 	return new Promise((resolvePromise, reject) => {
 		autocannon(
 			{
 				url: target.url,
-				connections: CONNECTIONS,
-				duration: seconds,
+				connections: load.connections,
+				...(load.amount === undefined ? { duration: seconds } : { amount: load.amount }),
 				timeout: 30,
 				requests: [
 					{
@@ -384,61 +569,9 @@ function runAutocannon(target: CaseRequest, seconds: number): Promise<CaseRun> {
 	});
 }
 
-/** Request bodies for (c), each with a signed transaction the service has never seen, for a user of its own. */
-class FreshPool {
-	readonly #bodies: string[] = [];
-	#next = 0;
-	exhausted = false;
-	readonly emulator: string;
-
-	constructor(emulator: string) {
-		this.emulator = emulator;
-	}
-
-	next(): string {
-		const body = this.#bodies[this.#next];
-		if (body === undefined) {
-			// Never replay one in (c): a replay would be a different case. Counted and reported as a failure.
-			this.exhausted = true;
-			return this.#bodies[this.#bodies.length - 1]!;
-		}
-		this.#next++;
-		return body;
-	}
-
-	async add(count: number): Promise<void> {
-		let made = 0;
-		const worker = async () => {
-			while (made < count) {
-				made++;
-				const created = await post<{ signedTransaction: string; transactionId: string }>(`${this.emulator}/_emulator/apple/transactions`, {
-					bundleId: APPLE_SAMPLE.bundleId,
-					productId: "premium_lifetime",
-					type: "Non-Consumable",
-				});
-				this.#bodies.push(appleBody(`load-fresh-${created.transactionId}`, created.signedTransaction, created.transactionId, "premium_lifetime"));
-			}
-		};
-		await Promise.all(Array.from({ length: 16 }, worker));
-	}
-}
-
-function appleBody(user: string, jws: string, transactionId: string, productId: string): string {
-	return JSON.stringify({
-		userIdentifier: user,
-		appId: SAMPLE_APP.id,
-		purchaseDetails: {
-			verificationData: { serverVerificationData: jws, localVerificationData: "", source: "app_store" },
-			productID: productId,
-			purchaseID: transactionId,
-			status: "purchased",
-			transactionDate: String(Date.now()),
-		},
-	});
-}
-
 /**
- * wrangler.toml's bindings (D1, the claims' Durable Objects on SQLite, the rate limiters) as wrangler itself
+ * wrangler.toml's bindings (D1, the claims' and users' Durable Objects on SQLite, the events queue and its
+ * consumer, the rate limiters) as wrangler itself
  * translates them for Miniflare. The rate limits are lifted: this measures throughput, not the limiter, which
  * still runs on every /verify.
  */
@@ -453,8 +586,8 @@ function serviceWorkerOptions(): Record<string, unknown> {
 			{ ...limiter, simple: { ...limiter.simple, limit: 1_000_000_000 } },
 		]),
 	);
-	const { compatibilityDate, compatibilityFlags, d1Databases, durableObjects } = workerOptions;
-	return { compatibilityDate, compatibilityFlags, d1Databases, durableObjects, ratelimits };
+	const { compatibilityDate, compatibilityFlags, d1Databases, durableObjects, queueProducers, queueConsumers } = workerOptions;
+	return { compatibilityDate, compatibilityFlags, d1Databases, durableObjects, queueProducers, queueConsumers, ratelimits };
 }
 
 async function buildService(): Promise<string> {
@@ -502,12 +635,6 @@ function stopProcess(child: ChildProcess): Promise<void> {
 		});
 		child.kill("SIGTERM");
 	});
-}
-
-async function post<T>(url: string, body: unknown): Promise<T> {
-	const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-	if (!response.ok) throw new Error(`POST ${url}: ${response.status} ${await response.text()}`);
-	return (await response.json()) as T;
 }
 
 async function expectAnswer(url: string, body: string | undefined, ok: (status: number, text: string) => boolean, what: string): Promise<void> {

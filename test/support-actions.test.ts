@@ -170,7 +170,7 @@ describe("support transfer and revoke", () => {
 		await verify(appleVerifyBody(tx, { userIdentifier: owner }));
 		const path = `/v1/purchases/app_store/${tx.transactionId}`;
 		expect((await call("POST", `${path}/revoke`, { reason: "chargeback outside the store" }, bearer())).status).toBe(200);
-		expect(await verify(appleVerifyBody(tx, { userIdentifier: owner }))).toMatchObject({ complete_purchase: false, code: "revoked" });
+		expect(await verify(appleVerifyBody(tx, { userIdentifier: owner }))).toMatchObject({ complete_purchase: false, code: "revoked", reason: expect.stringMatching(/^support revoked this purchase/) });
 		expect(await verify(appleVerifyBody(tx, { userIdentifier: uniqueUser() }))).toMatchObject({ complete_purchase: false, code: "revoked" });
 		expect((await findPurchase(env.DB, "app_store", tx.transactionId))?.userId).toBeNull();
 		await call("POST", `${path}/transfer`, { toUserId: owner, reason: "resolved" }, bearer());

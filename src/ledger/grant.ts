@@ -48,7 +48,7 @@ export async function grantPurchase(env: Env, app: AppConfig, config: Config, ve
 		case "product_mismatch":
 			throw new Refusal("product_mismatch", `this transaction was claimed for product ${outcome.claimedProductId}`);
 		case "refused":
-			throw new Refusal(outcome.code, `the purchase is ${outcome.purchase.state}${outcome.purchase.asOf > verified.asOf ? " (as the store has said since)" : ""}`, outcome.purchase.raw, {
+			throw new Refusal(outcome.code, refusalReason(outcome.code, outcome.purchase, verified), outcome.purchase.raw, {
 				purchase: outcome.purchase,
 				seenBefore: outcome.seenBefore,
 			});
@@ -64,4 +64,10 @@ function historyProblem(history: "unavailable" | "schema_missing"): Error {
 	return history === "schema_missing"
 		? new Misconfigured(`the purchase is valid, but D1 has no schema: ${APPLY_MIGRATIONS}`)
 		: new HistoryUnavailable("the purchase is valid and reserved for this user, but could not be recorded yet; retry");
+}
+
+/** Why the claim refused: what the store says of the purchase now, or that support took it away. */
+function refusalReason(code: string, held: Purchase, presented: Purchase): string {
+	if (code === "revoked" && held.state !== "revoked") return "support revoked this purchase: it belongs to nobody until support transfers it";
+	return `the purchase is ${held.state}${held.asOf > presented.asOf ? " (as the store has said since)" : ""}`;
 }

@@ -158,7 +158,8 @@ async function fetchCertificate(url: string, timeoutMs: number): Promise<ArrayBu
 		await response.body?.cancel();
 		throw new StoreUnreachable("amazon", `the SNS signing certificate could not be fetched (${response.status})`);
 	}
-	const pem = (await response.text()).trim();
+	// Served as a certificate type, not text: decoded as the ASCII PEM it is.
+	const pem = new TextDecoder().decode(await response.arrayBuffer()).trim();
 	try {
 		const key = await importX509(pem, "RS256", { extractable: true });
 		return (await crypto.subtle.exportKey("spki", key)) as ArrayBuffer;

@@ -100,8 +100,9 @@ export function purchaseFromReceipt(app: AppConfig, r: RvsReceipt, raw: unknown,
 		state = cancelDate === null ? "active" : "refunded";
 	} else if (cancelDate !== null) {
 		expiresAt = cancelDate;
-		willRenew = false;
 		state = r.cancelReason === REPLACED_BY_PLAN_CHANGE ? "superseded" : cancelDate > now ? "canceled" : "expired";
+		// Renewal off while it runs; once it has ended, there is nothing left to renew.
+		willRenew = state === "canceled" ? false : null;
 	} else if (graceEnd !== null && (renewalDate === null || renewalDate <= now)) {
 		// The renewal is due and unpaid: Amazon keeps the subscription in grace while it retries the payment.
 		state = "in_grace_period";

@@ -1,6 +1,6 @@
 import { Hono, type Context } from "hono";
 import { configOf, type AmazonSnsConfig } from "./config";
-import { addNotification, release } from "./notifications";
+import { addNotification, release, withdraw } from "./notifications";
 import { storeEndpoint } from "./store-endpoint";
 
 /**
@@ -114,6 +114,8 @@ export async function ensureSubscription(c: Context): Promise<void> {
  * SubscriptionConfirmation, and notifications wait until the service confirms it.
  */
 export async function resubscribe(c: Context): Promise<string> {
+	// A confirmation still on its way carries the old token: it is not sent any more.
+	withdraw((n) => n.store === "amazon" && n.type === "SubscriptionConfirmation");
 	Object.assign(subscription, { token: "", confirmed: false, confirmationId: "" });
 	await ensureSubscription(c);
 	return subscription.confirmationId;

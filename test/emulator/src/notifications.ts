@@ -113,6 +113,11 @@ export function allNotifications(): readonly StoreNotification[] {
 	return notifications;
 }
 
+/** Stops delivering what `matches` picks and is not delivered yet (a subscription confirmation whose token is void). */
+export function withdraw(matches: (n: StoreNotification) => boolean): void {
+	for (const n of notifications) if (!n.delivered && matches(n)) n.sent = false;
+}
+
 /** Sent and not yet delivered (a failed attempt included), oldest first. */
 export function pendingDeliveries(): StoreNotification[] {
 	return notifications.filter((n) => n.sent && !n.held && !n.delivered);

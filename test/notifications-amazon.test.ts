@@ -6,7 +6,8 @@ import { findPurchase } from "../src/ledger/history";
 import { AMAZON_PACKAGES, AMAZON_TOPIC_ARN, AMAZON_UNSERVED_PACKAGE } from "./support/amazon-fixtures.ts";
 import { aboutReceipt, amazonEmulator, amazonOutbox, amazonVerifyBody, deliverAmazon } from "./support/amazon-service.ts";
 import { deliver } from "./support/notifications.ts";
-import { bearer, BASE, call, emulator, json, uniqueUser, type OutboxDelivery } from "./support/service.ts";
+import { TEST_APPS } from "./support/fixtures.ts";
+import { bearer, BASE, call, emulator, eventually, json, receivedWebhooks, uniqueUser, type OutboxDelivery } from "./support/service.ts";
 import { exports } from "cloudflare:workers";
 
 /** Amazon's Real-time Notifications, delivered by Amazon SNS, keep the history true after the sale. */
@@ -184,6 +185,26 @@ describe("an Amazon notification", () => {
 		const [delivered] = await deliverAbout(receipt.receiptId);
 		expect(delivered?.body).toMatchObject({ received: true, status: "ignored" });
 		expect(await history(receipt.receiptId)).toBeNull();
+	});
+});
+
+describe("Amazon's changes as events", () => {
+	it("reach webhooks like any store's: granted, renewal off, renewed again, expired, entitlement lost", async () => {
+		const receipt = await amazonEmulator.createReceipt({ productId: "premium_monthly", type: "subscription", packageName: AMAZON_PACKAGES.events });
+		const owner = uniqueUser();
+		expect(await json(await call("POST", "/verify", amazonVerifyBody(receipt, { userIdentifier: owner, appId: TEST_APPS.events.id })))).toEqual({ complete_purchase: true });
+		for (const change of [{ autoRenew: false }, { autoRenew: true }, { renew: true }, { expire: true }] as const) {
+			await amazonEmulator.updateReceipt(receipt.receiptId, change);
+			await deliverAbout(receipt.receiptId);
+		}
+		const expected = ["purchase.granted", "entitlement.granted", "subscription.canceled", "subscription.uncanceled", "subscription.renewed", "subscription.expired", "entitlement.lost"];
+		// Every event to the endpoint taking them all (signed with one secret), in the order they happened.
+		const events = await eventually(async () => {
+			const all = (await receivedWebhooks(receipt.receiptId)).filter((w) => w.headers["webhook-signature"]?.split(" ").length === 1).map((w) => JSON.parse(w.body));
+			return all.length >= expected.length ? all.sort((a, b) => a.at - b.at || a.sequence - b.sequence) : undefined;
+		});
+		expect(events.map((e) => e.type)).toEqual(expected);
+		expect(events[0]).toMatchObject({ store: "amazon", userId: owner, claim: receipt.receiptId, purchase: { transactionId: receipt.receiptId, store: "amazon" } });
 	});
 });
 

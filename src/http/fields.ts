@@ -70,6 +70,17 @@ const amazonId = (what: string) =>
 export const receiptIdField = amazonId("receipt id");
 export const amazonUserIdField = amazonId("user id");
 
+/** Where each part of the evidence is on the server API's bodies (validate, check): in a field named after it. */
+export const SERVER_API_EVIDENCE_FIELDS = {
+	purchaseToken: "purchaseToken",
+	signedTransaction: "signedTransaction",
+	receipt: "receipt",
+	transactionId: "transactionId",
+	receiptId: "receiptId",
+	amazonUserId: "amazonUserId",
+	store: "store",
+} as const;
+
 /** StoreKit 2 hands the app a signed transaction (a compact JWS); StoreKit 1 an app receipt (base64). */
 export function isCompactJws(value: string): boolean {
 	return /^[\w-]+\.[\w-]+\.[\w-]+$/.test(value);

@@ -9,7 +9,7 @@ import { notificationRecorded, recordNotification } from "../ledger/notification
 import type { Logger } from "../log";
 import type { Purchase } from "../purchase";
 import type { AppliedNotification } from "./apple";
-import { applyStatement } from "./apply";
+import { applyStatement, appliedStatus } from "./apply";
 
 /**
  * An Amazon Real-time Notification, verified (its SNS signature) and applied. What it says is never recorded: it only
@@ -40,14 +40,14 @@ export async function applyAmazonNotification(env: Env, config: Config, app: App
 				{ kind: "voided", store: "amazon", transactionId: n.receiptId, state: "revoked", asOf: Date.now() },
 				n.id,
 			);
-			status = outcome.status === "duplicate" ? "duplicate" : outcome.status === "applied" ? "applied" : "unchanged";
+			status = appliedStatus(outcome);
 		}
 	}
 	if (purchase) {
 		// A plan change's new receipt joins the subscription of the receipt it cancelled.
 		purchase = n.cancelledReceiptId === null ? await withAmazonSubscription(env.DB, purchase) : await replacing(env.DB, purchase, n.cancelledReceiptId);
 		const outcome = await applyStatement(env, "amazon", unitIdOf(purchase), { kind: "purchase", purchase }, n.id);
-		status = outcome.status === "duplicate" ? "duplicate" : outcome.status === "applied" ? "applied" : "unchanged";
+		status = appliedStatus(outcome);
 	}
 	await recordNotification(env.DB, {
 		store: "amazon",

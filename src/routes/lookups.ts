@@ -3,7 +3,17 @@ import * as z from "zod";
 import { Refusal, StoreUnreachable } from "../answers";
 import type { ApiEnv } from "../http/auth";
 import { ApiError, toApiError, withEvidenceFields } from "../http/errors";
-import { amazonUserIdField, appleEvidence, productIdField, purchaseTokenField, receiptField, receiptIdField, signedTransactionField, transactionIdField } from "../http/fields";
+import {
+	amazonUserIdField,
+	appleEvidence,
+	productIdField,
+	purchaseTokenField,
+	receiptField,
+	receiptIdField,
+	SERVER_API_EVIDENCE_FIELDS,
+	signedTransactionField,
+	transactionIdField,
+} from "../http/fields";
 import { answerBookmark, readSession } from "../http/session";
 import { parseJsonBody, parseWith } from "../http/validate";
 import { auditOf } from "../ledger/audit";
@@ -54,16 +64,6 @@ const CheckBody = z
 		return z.NEVER;
 	});
 
-const CHECK_FIELDS = {
-	purchaseToken: "purchaseToken",
-	signedTransaction: "signedTransaction",
-	receipt: "receipt",
-	transactionId: "transactionId",
-	receiptId: "receiptId",
-	amazonUserId: "amazonUserId",
-	store: "store",
-} as const;
-
 /** A history row as the API shows it, with whether it gives access now. */
 function shown(entry: HistoryEntry, now = Date.now()) {
 	return { ...entry, currentState: currentState(entry, now), entitled: isEntitled(entry, now) };
@@ -82,7 +82,7 @@ export const lookupRoutes = new Hono<ApiEnv>()
 		const evidence = await parseJsonBody(c, CheckBody);
 		let purchases: Purchase[];
 		try {
-			purchases = await withEvidenceFields(CHECK_FIELDS, () => listEvidence(app, c.get("config"), evidence));
+			purchases = await withEvidenceFields(SERVER_API_EVIDENCE_FIELDS, () => listEvidence(app, c.get("config"), evidence));
 		} catch (err) {
 			if (err instanceof Refusal) return c.json({ valid: false, code: err.code, message: err.message, transactions: [] });
 			if (err instanceof StoreUnreachable) throw toApiError(err, { purchase_provider_reachable: false });

@@ -9,6 +9,7 @@ import {
 	purchaseTokenField,
 	receiptField,
 	receiptIdField,
+	SERVER_API_EVIDENCE_FIELDS,
 	signedTransactionField,
 	transactionIdField,
 	userIdField,
@@ -75,17 +76,6 @@ export const ValidateBody = z
 		return { userId: body.userId, evidence, restore: body.restore === true };
 	});
 
-/** Where each part of the evidence was sent in a validate body. */
-const VALIDATE_FIELDS = {
-	purchaseToken: "purchaseToken",
-	signedTransaction: "signedTransaction",
-	receipt: "receipt",
-	transactionId: "transactionId",
-	receiptId: "receiptId",
-	amazonUserId: "amazonUserId",
-	store: "store",
-} as const;
-
 /**
  * Google consumes with Google; Amazon has no consume call (the app reports fulfilment with notifyFulfillment), so an
  * Amazon consumable is consumed in its claim alone. The App Store consumes on the device.
@@ -107,7 +97,7 @@ export const purchaseRoutes = new Hono<ApiEnv>()
 		const app = c.get("app");
 		const { userId, evidence, restore } = await parseJsonBody(c, ValidateBody);
 		try {
-			const purchase = await withEvidenceFields(VALIDATE_FIELDS, () => verifyEvidence(app, config, evidence));
+			const purchase = await withEvidenceFields(SERVER_API_EVIDENCE_FIELDS, () => verifyEvidence(app, config, evidence));
 			const grant = await grantPurchase(c.env, app, config, purchase, userId, { restore });
 			c.get("log").info("validate_granted", { app: app.id, store: purchase.store, product: purchase.productId, seen_before: grant.seenBefore, transferred: grant.transferredFrom !== null });
 			const { raw, ...normalized } = grant.purchase;

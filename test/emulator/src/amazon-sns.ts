@@ -31,13 +31,15 @@ export function subscriptionConfirmed(): boolean {
 	return subscription.confirmed;
 }
 
-let signing: { pem: string; key: Promise<CryptoKey>; hash: Promise<string> } | undefined;
+/** SNS's signing key, imported once for each hash (SignatureVersion 1: SHA-1, 2: SHA-256), and its certificate's name. */
+let signing: { pem: string; keys: Record<"1" | "2", Promise<CryptoKey>>; hash: Promise<string> } | undefined;
 
 function signer(sns: AmazonSnsConfig) {
 	if (signing?.pem !== sns.privateKey) {
 		const der = Uint8Array.from(atob(sns.privateKey.replace(/-----[^-]+-----|\s+/g, "")), (ch) => ch.charCodeAt(0));
+		const key = (hash: string) => crypto.subtle.importKey("pkcs8", der, { name: "RSASSA-PKCS1-v1_5", hash }, false, ["sign"]);
 		const hash = crypto.subtle.digest("SHA-256", new TextEncoder().encode(sns.certificate)).then((d) => [...new Uint8Array(d)].slice(0, 16).map((b) => b.toString(16).padStart(2, "0")).join(""));
-		signing = { pem: sns.privateKey, key: crypto.subtle.importKey("pkcs8", der, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, false, ["sign"]), hash };
+		signing = { pem: sns.privateKey, keys: { "1": key("SHA-1"), "2": key("SHA-256") }, hash };
 	}
 	return signing;
 }
@@ -47,17 +49,12 @@ export async function signingCertUrl(sns: AmazonSnsConfig): Promise<string> {
 	return `${sns.url}/SimpleNotificationService-${await signer(sns).hash}.pem`;
 }
 
-/**
- * A signed SNS message: the fields SNS sends, SignatureVersion as configured. The key was imported for SHA-256; a
- * SHA-1 signature needs it imported again for SHA-1.
- */
+/** A signed SNS message: the fields given, signed over the string SNS signs for its type, SignatureVersion as asked (or configured). */
 export async function signedMessage(sns: AmazonSnsConfig, fields: Record<string, string>, version = sns.signatureVersion): Promise<Record<string, string>> {
 	const message: Record<string, string> = { ...fields, SignatureVersion: version, SigningCertURL: await signingCertUrl(sns) };
 	const order = message.Type === "Notification" ? ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"] : ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"];
 	const text = order.filter((name) => message[name] !== undefined).map((name) => `${name}\n${message[name]}\n`).join("");
-	const der = Uint8Array.from(atob(sns.privateKey.replace(/-----[^-]+-----|\s+/g, "")), (ch) => ch.charCodeAt(0));
-	const key = version === "1" ? await crypto.subtle.importKey("pkcs8", der, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-1" }, false, ["sign"]) : await signer(sns).key;
-	const signature = new Uint8Array(await crypto.subtle.sign("RSASSA-PKCS1-v1_5", key, new TextEncoder().encode(text)));
+	const signature = new Uint8Array(await crypto.subtle.sign("RSASSA-PKCS1-v1_5", await signer(sns).keys[version], new TextEncoder().encode(text)));
 	return { ...message, Signature: btoa(String.fromCharCode(...signature)) };
 }
 

@@ -62,6 +62,9 @@ export const notificationRoutes = new Hono<AppEnv>()
 		await verifySnsMessage(message, sns);
 		switch (message.Type) {
 			case "SubscriptionConfirmation":
+				// Amazon's Developer Console may ask for the confirmation token: it is logged for the operator to copy (it
+				// confirms this endpoint's subscription and nothing else).
+				log.info("amazon_sns_subscription_confirmation", { topic: message.TopicArn, id: message.MessageId, token: message.Token });
 				await confirmSubscription(message, sns);
 				log.info("amazon_sns_subscription_confirmed", { topic: message.TopicArn, id: message.MessageId });
 				return c.json({ received: true, status: "confirmed" });

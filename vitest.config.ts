@@ -11,8 +11,19 @@ export default defineConfig(async () => {
 	const [migrations, fixtures] = await Promise.all([
 		readD1Migrations("./migrations"),
 		// Store notifications wait in the emulator's outbox ("hold"): tests deliver them through the service's fetch
-		// handler (test/support/notifications.ts). Pages of two exercise the history and voided lists' paging.
-		createFixtures({ emulatorUrl: EMULATOR_URL, storeTimeoutMs: 1_500, includeTestApps: true, serviceUrl: "https://iap-edge.test", notifyMode: "hold", storePageSize: 2, sampleWebhook: false, webhookRetrySeconds: 0 }),
+		// handler (test/support/notifications.ts). Pages of two exercise the history and voided lists' paging. Amazon
+		// SNS's certificate is fetched from an SNS host, as in production (the service keeps its default host check).
+		createFixtures({
+			emulatorUrl: EMULATOR_URL,
+			storeTimeoutMs: 1_500,
+			includeTestApps: true,
+			serviceUrl: "https://iap-edge.test",
+			notifyMode: "hold",
+			storePageSize: 2,
+			sampleWebhook: false,
+			webhookRetrySeconds: 0,
+			amazonSnsUrl: "https://sns.us-east-1.amazonaws.com/amazon/sns",
+		}),
 		// Auxiliary workers are plain JavaScript to Miniflare: bundle the emulator once per run.
 		build({
 			entryPoints: ["test/emulator/src/index.ts"],

@@ -108,7 +108,7 @@ if (!up.every(Boolean)) await supervisor.stop(1, "a worker did not come up withi
 if (quiet) console.log(`${command}: both workers are up (their logs are hidden in the demo; \`npm run dev\` shows them)`);
 console.log(`\n${command}: service  ${service}  (try: curl ${service}/health; devtools inspector on port ${SERVICE_INSPECTOR_PORT})`);
 console.log(`${command}: emulator ${emulator}  (admin API under /_emulator/, see README; inspector on port ${EMULATOR_INSPECTOR_PORT})`);
-console.log(`${command}: store notifications go to ${service}/v1/notifications/{apple,google}; run the Cron catch-up with: curl ${service}/__scheduled\n`);
+console.log(`${command}: store notifications go to ${service}/v1/notifications/{apple,google,amazon}; run the Cron catch-up with: curl ${service}/__scheduled\n`);
 
 if (args.has("--demo")) {
 	const ok = await runDemo(service, emulator).catch((error: unknown) => {

@@ -86,7 +86,7 @@ export class Misconfigured extends Error {
 }
 
 /** The part of the evidence a store refused to even read (a 414 or 431 to a token): fix the request, do not retry it. */
-export type EvidencePart = "purchaseToken" | "signedTransaction" | "receipt" | "transactionId";
+export type EvidencePart = "purchaseToken" | "signedTransaction" | "receipt" | "transactionId" | "receiptId" | "amazonUserId";
 
 export class InvalidEvidence extends Error {
 	constructor(

@@ -2,7 +2,8 @@
  * The one normalized purchase model every store's verifier produces, the ledger stores and the API returns, and
  * the one function that decides whether a purchase gives access.
  */
-export type Store = "google_play" | "app_store";
+export const STORES = ["google_play", "app_store", "amazon"] as const;
+export type Store = (typeof STORES)[number];
 export type Environment = "Production" | "Sandbox";
 export type PurchaseKind = "consumable" | "non_consumable" | "subscription";
 export type PurchaseState =
@@ -26,17 +27,21 @@ export interface Purchase {
 	appId: string;
 	store: Store;
 	environment: Environment;
-	/** The store's globally unique key: Google's purchase token, Apple's transactionId. */
+	/** The store's globally unique key: Google's purchase token, Apple's transactionId, Amazon's receiptId. */
 	transactionId: string;
 	/** Apple's originalTransactionId; null for Google. */
 	originalTransactionId: string | null;
 	/**
-	 * The auto-renewing subscription this transaction belongs to: Apple's originalTransactionId, or the first purchase
-	 * token of Google's linkedPurchaseToken chain (resolved by the ledger). Null for one-time purchases and
-	 * non-renewing subscriptions. A subscription is owned as a whole: its claim is keyed by this.
+	 * The auto-renewing subscription this transaction belongs to: Apple's originalTransactionId, the first purchase
+	 * token of Google's linkedPurchaseToken chain (resolved by the ledger), or Amazon's receiptId (one receipt for every
+	 * renewal; after a plan change, the receipt it replaced). Null for one-time purchases and non-renewing
+	 * subscriptions. A subscription is owned as a whole: its claim is keyed by this.
 	 */
 	subscriptionId: string | null;
-	/** Google's linkedPurchaseToken: the earlier purchase this one replaces (an upgrade, a downgrade, a resubscribe). */
+	/**
+	 * The earlier purchase this one replaces: Google's linkedPurchaseToken (an upgrade, a downgrade, a resubscribe), the
+	 * receipt an Amazon plan change cancelled (relatedReceipts.cancelledReceiptId).
+	 */
 	linkedTransactionId: string | null;
 	orderId: string | null;
 	productId: string;

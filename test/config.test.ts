@@ -47,6 +47,19 @@ describe("a deployment with a wrong field", () => {
 		["endpoints.googlePlay", JSON.stringify({ apps: [{ id: "1", apiKeys: ["k".repeat(32)], acceptSandbox: false }], endpoints: { googlePlay: "ftp://x" } })],
 		["apps", JSON.stringify({ apps: [] })],
 		["appleRootCertificates[1]", JSON.stringify({ apps: [{ id: "1", apiKeys: ["k".repeat(32)], acceptSandbox: false }], appleRootCertificates: [APPLE_ROOT_CA_G3, "TOP-SECRET-not-a-certificate"] })],
+		["apps[0].amazon.sharedSecret", configWith({ amazon: { sharedSecret: "TOP-SECRET" } })],
+		["apps[0].amazon.packageName", configWith({ amazon: { sharedSecret: "TOP-SECRET-0123456789", packageName: "not a package" } })],
+		[
+			"apps[1].amazon.packageName",
+			JSON.stringify({
+				apps: [
+					{ id: "1", apiKeys: ["k".repeat(32)], acceptSandbox: false, amazon: { sharedSecret: "TOP-SECRET-0123456789", packageName: "com.example.a" } },
+					{ id: "2", apiKeys: ["j".repeat(32)], acceptSandbox: false, amazon: { sharedSecret: "TOP-SECRET-0123456789", packageName: "com.example.a" } },
+				],
+			}),
+		],
+		["notifications.amazonSns.certificateHosts[0]", JSON.stringify({ apps: [{ id: "1", apiKeys: ["k".repeat(32)], acceptSandbox: false }], notifications: { amazonSns: { certificateHosts: ["https://sns.*.amazonaws.com/"] } } })],
+		["notifications.amazonSns.topicArns[0]", JSON.stringify({ apps: [{ id: "1", apiKeys: ["k".repeat(32)], acceptSandbox: false }], notifications: { amazonSns: { topicArns: ["not-an-arn"] } } })],
 	])("names %s and never echoes a value", async (field, config) => {
 		const { status, body } = await fetchWith(config);
 		expect(status).toBe(503);

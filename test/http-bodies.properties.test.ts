@@ -110,7 +110,7 @@ const anyValue = fc.oneof(
 	{ weight: 1, arbitrary: fc.dictionary(oddString, oddString, { maxKeys: 3 }) },
 );
 
-/** Apps with Google Play and the App Store Server API both configured: every 400 they get should name a field. */
+/** Apps with Google Play, the App Store Server API and Amazon configured: every 400 they get should name a field. */
 const COMPLETE_APPS = [SAMPLE_APP, TEST_APPS.sandbox];
 /** Apps lacking one store or the API key (see fixtures.ts and apple-fixtures.ts). */
 const PARTIAL_APPS = [TEST_APPS.keyed, TEST_APPS.tokenCache, ...Object.values(APPLE_TEST_APPS)];
@@ -126,6 +126,8 @@ const productId = fc.oneof(fc.constantFrom(...PRODUCTS), fc.stringMatching(/^[a-
 const userId = fc.oneof(fc.constant("user123"), fc.uuid(), fc.string({ unit: "grapheme", minLength: 1, maxLength: 20 }).map((id) => id.trim() || "u"));
 const googleToken = fc.stringMatching(/^[\w.-]{1,150}$/);
 const transactionId = fc.stringMatching(/^\d{1,32}$/);
+/** Amazon's receipt and user ids: printable ASCII, base64 with `=`, `+`, `/` and `:` among them. */
+const amazonId = fc.stringMatching(/^[\w+/=:.-]{1,120}$/);
 
 /** A compact JWS of any JSON, unsigned: nothing but the App Store's key can make one that verifies. */
 const unsignedJws = fc
@@ -162,6 +164,8 @@ const localVerificationData = fc.oneof(
 			.record({ packageName: fc.oneof(fc.constant(SAMPLE_APP.packageName), oddString), productId, purchaseToken: googleToken, autoRenewing: fc.boolean() }, { requiredKeys: [] })
 			.map((purchase) => JSON.stringify(purchase)),
 	},
+	// The Amazon Appstore SDK's UserData.
+	{ weight: 2, arbitrary: fc.record({ userId: fc.oneof(amazonId, oddString), marketplace: fc.constant("US") }, { requiredKeys: [] }).map((data) => JSON.stringify(data)) },
 	fc.constantFrom("", "{}", "null", "[]", '{"autoRenewing":"yes"}'),
 );
 
@@ -195,9 +199,9 @@ const verifyBody = damaged(
 		appId: fc.oneof(fc.constantFrom(...APP_IDS), fc.constant(Number(SAMPLE_APP.id))),
 		purchaseDetails: fc.record({
 			verificationData: fc.record({
-				serverVerificationData: fc.oneof(googleToken, unsignedJws, receipt),
+				serverVerificationData: fc.oneof(googleToken, unsignedJws, receipt, amazonId),
 				localVerificationData,
-				source: fc.constantFrom("google_play", "app_store"),
+				source: fc.constantFrom("google_play", "app_store", "amazon"),
 			}),
 			productID: productId,
 			purchaseID: fc.oneof(transactionId, fc.constant("GPA.1234-1234-1234-12345"), fc.constant(null)),
@@ -223,7 +227,7 @@ const verifyBody = damaged(
 const validateBody = damaged(
 	fc.record(
 		{
-			store: fc.constantFrom("google_play", "app_store"),
+			store: fc.constantFrom("google_play", "app_store", "amazon"),
 			userId,
 			productId,
 			purchaseToken: googleToken,
@@ -231,10 +235,12 @@ const validateBody = damaged(
 			signedTransaction: unsignedJws,
 			transactionId,
 			receipt,
+			receiptId: amazonId,
+			amazonUserId: amazonId,
 		},
 		{ requiredKeys: ["store", "userId", "productId"] },
 	),
-	[["store"], ["userId"], ["productId"], ["purchaseToken"], ["type"], ["signedTransaction"], ["transactionId"], ["receipt"]],
+	[["store"], ["userId"], ["productId"], ["purchaseToken"], ["type"], ["signedTransaction"], ["transactionId"], ["receipt"], ["receiptId"], ["amazonUserId"]],
 );
 
 /** Bytes that are not JSON, and JSON text damaged into something that mostly is not. */

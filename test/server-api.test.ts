@@ -82,7 +82,10 @@ describe("POST /v1/purchases/validate", () => {
 
 	it.each([
 		["store", { userId: "u", productId: "p", purchaseToken: "t" }],
-		["store", { store: "amazon", userId: "u", productId: "p", purchaseToken: "t" }],
+		["store", { store: "samsung", userId: "u", productId: "p", purchaseToken: "t" }],
+		["receiptId", { store: "amazon", userId: "u", productId: "p", purchaseToken: "t", amazonUserId: "a" }],
+		["amazonUserId", { store: "amazon", userId: "u", productId: "p", receiptId: "r" }],
+		["receiptId", { store: "amazon", userId: "u", productId: "p", receiptId: "has spaces", amazonUserId: "a" }],
 		["userId", { store: "google_play", productId: "p", purchaseToken: "t" }],
 		["productId", { store: "google_play", userId: "u", productId: "", purchaseToken: "t" }],
 		["purchaseToken", { store: "google_play", userId: "u", productId: "p" }],

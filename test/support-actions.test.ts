@@ -40,7 +40,8 @@ describe("GET /v1/purchases/{store}/{transactionId}", () => {
 		const path = `/v1/purchases/google_play/${encodeURIComponent(purchase.purchaseToken)}`;
 		expect((await call("GET", path, undefined, bearer(TEST_APPS.sandbox.apiKey))).status).toBe(404);
 		expect((await call("GET", "/v1/purchases/app_store/1000000999999999", undefined, bearer())).status).toBe(404);
-		expect((await call("GET", "/v1/purchases/amazon/1", undefined, bearer())).status).toBe(400);
+		expect((await call("GET", "/v1/purchases/amazon/1", undefined, bearer())).status).toBe(404);
+		expect((await call("GET", "/v1/purchases/samsung/1", undefined, bearer())).status).toBe(400);
 	});
 });
 

@@ -63,6 +63,42 @@ export const AppleAppSchema = z.object({
 });
 
 /**
+ * Amazon Appstore (https://developer.amazon.com/docs/in-app-purchasing/iap-rvs-for-android-apps.html): receipts are
+ * verified with the Receipt Verification Service, whose URL carries the shared secret; its Real-time Notifications
+ * name the app by package.
+ */
+export const AmazonAppSchema = z.object({
+	/** The developer account's shared secret (Developer Console → Shared Key). Part of every RVS URL: never logged. */
+	sharedSecret: secret("sharedSecret"),
+	/** Ask the RVS Cloud Sandbox ({endpoints.amazon}/sandbox/...), for receipts App Tester makes. */
+	sandbox: z.boolean().default(false),
+	/** The app's package name, which Amazon's Real-time Notifications name it by; without it they are refused. */
+	packageName: z
+		.string()
+		.regex(/^[A-Za-z][\w]*(\.[A-Za-z][\w]*)+$/, { error: "packageName must look like com.example.app" })
+		.optional(),
+});
+
+/**
+ * A host name an SNS certificate or subscription URL may name: a name, or one whose labels may be `*` (one label of
+ * letters, digits and hyphens), as in the default `sns.*.amazonaws.com`.
+ */
+const hostPattern = z
+	.string()
+	.regex(/^(\*|[a-z0-9]([a-z0-9-]*[a-z0-9])?)(\.(\*|[a-z0-9]([a-z0-9-]*[a-z0-9])?))*$/, { error: 'must be a lower-case host name, "*" standing for one label, e.g. "sns.*.amazonaws.com"' });
+
+/**
+ * Amazon's Real-time Notifications arrive through Amazon SNS: which hosts may serve the certificate a message is
+ * signed with (and the URL that confirms the subscription), and optionally which topics may send them.
+ */
+export const AmazonSnsSchema = z.object({
+	/** Default: Amazon SNS's own, https://sns.<region>.amazonaws.com. Plain http only for local hosts (localhost, *.test). */
+	certificateHosts: z.array(hostPattern).min(1).default(["sns.*.amazonaws.com"]),
+	/** When set, only these topics: a message (or subscription) from any other SNS topic is refused. */
+	topicArns: z.array(z.string().regex(/^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]{1,256}$/, { error: "must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)" })).min(1).optional(),
+});
+
+/**
  * Where webhooks may go: https, or plain http only to names that never leave this machine or a test network
  * (localhost, 127.0.0.1, [::1], *.localhost, *.test), for `npm run dev` and its emulator.
  */
@@ -121,6 +157,7 @@ export const AppSchema = z.object({
 	liveTokenSeconds: z.number().int().min(30).max(3600).default(300),
 	google: GoogleAppSchema.optional(),
 	apple: AppleAppSchema.optional(),
+	amazon: AmazonAppSchema.optional(),
 });
 
 const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).transform((u) => u.replace(/\/+$/, ""));
@@ -133,6 +170,8 @@ export const EndpointsSchema = z.object({
 	appleReceiptSandbox: httpUrl.default("https://sandbox.itunes.apple.com/verifyReceipt"),
 	/** Google's public keys for the OIDC tokens of Pub/Sub pushes. */
 	googleCerts: httpUrl.default("https://www.googleapis.com/oauth2/v3/certs"),
+	/** Amazon's Receipt Verification Service (production; the Cloud Sandbox is under /sandbox). */
+	amazon: httpUrl.default("https://appstore-sdk.amazon.com"),
 });
 
 export const ConfigSchema = z
@@ -147,14 +186,17 @@ export const ConfigSchema = z
 			.object({
 				/** The push settings of every app that has none of its own (one Pub/Sub subscription for all packages). */
 				googlePush: GooglePushSchema.optional(),
+				/** Amazon's Real-time Notifications, delivered by Amazon SNS. */
+				amazonSns: AmazonSnsSchema.default(AmazonSnsSchema.parse({})),
 			})
-			.default({}),
+			.default({ amazonSns: AmazonSnsSchema.parse({}) }),
 		/** Base64 DER roots trusted for Apple signed data. Default: Apple Root CA - G3 only. */
 		appleRootCertificates: z.array(z.string()).min(1, { error: "list at least one root, or leave the field out for Apple Root CA - G3" }).optional(),
 	})
 	.superRefine((config, ctx) => {
 		const ids = new Set<string>();
 		const keys = new Set<string>();
+		const amazonPackages = new Set<string>();
 		config.apps.forEach((app, i) => {
 			if (ids.has(app.id)) ctx.addIssue({ code: "custom", path: ["apps", i, "id"], message: `duplicate app id "${app.id}"` });
 			ids.add(app.id);
@@ -162,6 +204,12 @@ export const ConfigSchema = z
 				if (keys.has(key)) ctx.addIssue({ code: "custom", path: ["apps", i, "apiKeys", k], message: "this API key is used twice; each key must name one app" });
 				keys.add(key);
 			});
+			const amazonPackage = app.amazon?.packageName;
+			if (amazonPackage !== undefined) {
+				// Amazon's notifications name the app by package alone.
+				if (amazonPackages.has(amazonPackage)) ctx.addIssue({ code: "custom", path: ["apps", i, "amazon", "packageName"], message: `package "${amazonPackage}" is named by two apps` });
+				amazonPackages.add(amazonPackage);
+			}
 			const catalogue = Object.keys(app.products);
 			if (catalogue.length > 0) {
 				for (const [entitlement, products] of Object.entries(app.entitlements)) {
@@ -195,4 +243,6 @@ export type GooglePushConfig = z.output<typeof GooglePushSchema>;
 export type WebhookConfig = z.output<typeof WebhookSchema>;
 export type GoogleServiceAccount = z.output<typeof GoogleServiceAccountSchema>;
 export type AppleAppConfig = z.output<typeof AppleAppSchema>;
+export type AmazonAppConfig = z.output<typeof AmazonAppSchema>;
+export type AmazonSnsConfig = z.output<typeof AmazonSnsSchema>;
 export type Endpoints = Config["endpoints"];

@@ -56,6 +56,31 @@ export const transactionIdField = z
 	.string(nonEmpty)
 	.regex(new RegExp(`^\\d{1,${MAX_TRANSACTION_ID_DIGITS}}$`), { error: "must be an App Store transaction id (digits)" });
 
+/** Amazon documents receipt ids of at most 200 characters and user ids of at most 128. */
+export const MAX_AMAZON_ID = 256;
+
+/** Amazon's ids are opaque printable ASCII (base64 and a few separators such as `:` and `+`). */
+const amazonId = (what: string) =>
+	z
+		.string(nonEmpty)
+		.min(1, nonEmpty)
+		.max(MAX_AMAZON_ID, { error: `at most ${MAX_AMAZON_ID} characters: no Amazon ${what} is longer` })
+		.regex(/^[\x21-\x7e]+$/, { error: `must be an Amazon ${what} (printable ASCII, no spaces)` });
+
+export const receiptIdField = amazonId("receipt id");
+export const amazonUserIdField = amazonId("user id");
+
+/** Where each part of the evidence is on the server API's bodies (validate, check): in a field named after it. */
+export const SERVER_API_EVIDENCE_FIELDS = {
+	purchaseToken: "purchaseToken",
+	signedTransaction: "signedTransaction",
+	receipt: "receipt",
+	transactionId: "transactionId",
+	receiptId: "receiptId",
+	amazonUserId: "amazonUserId",
+	store: "store",
+} as const;
+
 /** StoreKit 2 hands the app a signed transaction (a compact JWS); StoreKit 1 an app receipt (base64). */
 export function isCompactJws(value: string): boolean {
 	return /^[\w-]+\.[\w-]+\.[\w-]+$/.test(value);

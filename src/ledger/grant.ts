@@ -2,6 +2,7 @@ import { HistoryUnavailable, Misconfigured, Refusal } from "../answers";
 import type { AppConfig, Config } from "../config/schema";
 import type { Purchase } from "../purchase";
 import { claimKey, unitIdOf, type TransactionClaim } from "./claim";
+import { withAmazonSubscription } from "./amazon-plan-change";
 import { withGoogleSubscription } from "./google-chain";
 import { APPLY_MIGRATIONS } from "./schema";
 
@@ -39,7 +40,7 @@ export function claimOf(env: Env, purchase: Purchase): ClaimApi {
 }
 
 export async function grantPurchase(env: Env, app: AppConfig, config: Config, verified: Purchase, userId: string, options: { restore?: boolean } = {}): Promise<Grant> {
-	const purchase = await withGoogleSubscription(env, app, config, verified);
+	const purchase = await withAmazonSubscription(env.DB, await withGoogleSubscription(env, app, config, verified));
 	const transferOnRestore = options.restore === true && app.ownership === "transfer_on_restore";
 	const outcome = await claimOf(env, purchase).claim(purchase, userId, { restore: options.restore === true, transferOnRestore });
 	switch (outcome.status) {

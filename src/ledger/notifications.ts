@@ -5,7 +5,7 @@ import { withSchema } from "./schema";
 
 export interface NotificationRecord {
 	store: Store;
-	/** Apple's notificationUUID, Pub/Sub's messageId. */
+	/** Apple's notificationUUID, Pub/Sub's messageId, SNS's MessageId (Amazon). */
 	id: string;
 	appId: string;
 	type: string;
@@ -32,6 +32,12 @@ export async function recordNotification(db: D1Database, n: NotificationRecord, 
 			.bind(n.store, n.id, n.appId, n.type, n.subtype, n.transactionId, n.subscriptionId, n.environment, n.signedAt, now, n.source, JSON.stringify(n.payload ?? null))
 			.run(),
 	);
+}
+
+/** Whether a notification was applied and recorded already: a redelivery need not ask the store again. */
+export async function notificationRecorded(db: D1Database, store: Store, id: string): Promise<boolean> {
+	const row = await withSchema(() => db.prepare(`SELECT 1 AS found FROM notifications WHERE store = ?1 AND notification_id = ?2`).bind(store, id).first<{ found: number }>());
+	return row !== null;
 }
 
 export interface TimelineEntry {

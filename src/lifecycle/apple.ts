@@ -3,7 +3,7 @@ import { purchaseFromTransaction } from "../apple/judge";
 import { unitIdOf } from "../ledger/claim";
 import { recordNotification } from "../ledger/notifications";
 import type { Logger } from "../log";
-import { applyStatement } from "./apply";
+import { applyStatement, appliedStatus } from "./apply";
 
 export type AppliedNotification = { status: "applied" | "unchanged" | "duplicate" | "recorded" | "ignored"; reason?: string };
 
@@ -28,7 +28,7 @@ export async function applyAppleNotification(env: Env, verified: VerifiedNotific
 		const purchase = { ...said, asOf: Math.max(said.asOf, notification.signedDate) };
 		subscriptionId = purchase.subscriptionId;
 		const outcome = await applyStatement(env, "app_store", unitIdOf(purchase), { kind: "purchase", purchase }, notification.id);
-		status = outcome.status === "duplicate" ? "duplicate" : outcome.status === "applied" ? "applied" : "unchanged";
+		status = appliedStatus(outcome);
 	}
 	await recordNotification(env.DB, {
 		store: "app_store",

@@ -16,3 +16,8 @@ export async function applyStatement(env: Env, store: Store, unitId: string, sta
 	if (outcome.history === "unavailable") throw new HistoryUnavailable("the notification could not be recorded yet; the store will deliver it again");
 	return outcome;
 }
+
+/** What a notification's statement did, as the notification routes answer it. */
+export function appliedStatus(outcome: ApplyOutcome): "applied" | "unchanged" | "duplicate" {
+	return outcome.status === "duplicate" ? "duplicate" : outcome.status === "applied" ? "applied" : "unchanged";
+}

@@ -9,7 +9,7 @@ import { recordNotification } from "../ledger/notifications";
 import type { Logger } from "../log";
 import type { Purchase } from "../purchase";
 import type { AppliedNotification } from "./apple";
-import { applyStatement } from "./apply";
+import { applyStatement, appliedStatus } from "./apply";
 
 /**
  * A Real-time Developer Notification, applied. Its content is never trusted: it only names a purchase token, and
@@ -51,7 +51,7 @@ export async function applyGoogleNotification(
 	async function apply(purchase: Purchase): Promise<void> {
 		note(purchase);
 		const outcome = await applyStatement(env, "google_play", unitIdOf(purchase), { kind: "purchase", purchase }, notification.id);
-		status = outcome.status === "duplicate" ? "duplicate" : outcome.status === "applied" ? "applied" : "unchanged";
+		status = appliedStatus(outcome);
 	}
 
 	switch (event.kind) {
@@ -90,7 +90,7 @@ export async function applyGoogleNotification(
 					{ kind: "voided", store: "google_play", transactionId: event.token, state: "refunded", asOf: notification.eventTime },
 					`${notification.id}:void`,
 				);
-				status = outcome.status === "duplicate" ? "duplicate" : outcome.status === "applied" ? "applied" : "unchanged";
+				status = appliedStatus(outcome);
 			}
 			// A one-time product nobody here has seen: Google answers any later verification of it with its void.
 			break;

@@ -3,14 +3,24 @@ import * as z from "zod";
 import { Refusal, StoreUnreachable } from "../answers";
 import type { ApiEnv } from "../http/auth";
 import { ApiError, toApiError, withEvidenceFields } from "../http/errors";
-import { appleEvidence, productIdField, purchaseTokenField, receiptField, signedTransactionField, transactionIdField } from "../http/fields";
+import {
+	amazonUserIdField,
+	appleEvidence,
+	productIdField,
+	purchaseTokenField,
+	receiptField,
+	receiptIdField,
+	SERVER_API_EVIDENCE_FIELDS,
+	signedTransactionField,
+	transactionIdField,
+} from "../http/fields";
 import { answerBookmark, readSession } from "../http/session";
 import { parseJsonBody, parseWith } from "../http/validate";
 import { auditOf } from "../ledger/audit";
 import { claimStub } from "../ledger/grant";
 import { findPurchase, findPurchasesBy, holdersOf, type HistoryEntry } from "../ledger/history";
 import { timelineOf } from "../ledger/notifications";
-import { currentState, isEntitled, type Purchase } from "../purchase";
+import { currentState, isEntitled, STORES, type Purchase } from "../purchase";
 import { listEvidence, type Evidence } from "../verification";
 
 /**
@@ -20,7 +30,7 @@ import { listEvidence, type Evidence } from "../verification";
  *   POST /v1/purchases/check                      what evidence holds and who holds it, claiming nothing
  */
 
-const StoreParam = z.enum(["google_play", "app_store"], { error: 'must be "google_play" or "app_store"' });
+const StoreParam = z.enum(STORES, { error: `must be one of ${STORES.map((s) => `"${s}"`).join(", ")}` });
 const PurchaseParams = z.object({ store: StoreParam, transactionId: z.string().min(1).max(1024) });
 
 const SearchQuery = z
@@ -39,19 +49,20 @@ const CheckBody = z
 				transactionId: transactionIdField.optional(),
 				receipt: receiptField.optional(),
 			}),
+			z.object({ store: z.literal("amazon"), productId: productIdField.optional(), receiptId: receiptIdField, amazonUserId: amazonUserIdField }),
 		],
-		{ error: 'must be "google_play" or "app_store"' },
+		{ error: 'must be "google_play", "app_store" or "amazon"' },
 	)
 	.transform((body, ctx): Evidence => {
 		if (body.store === "google_play") return { store: "google_play", productId: body.productId, purchaseToken: body.purchaseToken, ...(body.type ? { typeHint: body.type } : {}) };
+		// No product: any product the receipt is for.
+		if (body.store === "amazon") return { store: "amazon", productId: body.productId ?? "", receiptId: body.receiptId, amazonUserId: body.amazonUserId };
 		// A check claims nothing, so there is no user and no product to hold the evidence to.
 		const evidence = appleEvidence({ ...body, productId: body.productId ?? "", userId: "" });
 		if (evidence) return evidence;
 		ctx.addIssue({ code: "custom", path: ["signedTransaction"], message: "send signedTransaction, transactionId or receipt" });
 		return z.NEVER;
 	});
-
-const CHECK_FIELDS = { purchaseToken: "purchaseToken", signedTransaction: "signedTransaction", receipt: "receipt", transactionId: "transactionId", store: "store" } as const;
 
 /** A history row as the API shows it, with whether it gives access now. */
 function shown(entry: HistoryEntry, now = Date.now()) {
@@ -71,7 +82,7 @@ export const lookupRoutes = new Hono<ApiEnv>()
 		const evidence = await parseJsonBody(c, CheckBody);
 		let purchases: Purchase[];
 		try {
-			purchases = await withEvidenceFields(CHECK_FIELDS, () => listEvidence(app, c.get("config"), evidence));
+			purchases = await withEvidenceFields(SERVER_API_EVIDENCE_FIELDS, () => listEvidence(app, c.get("config"), evidence));
 		} catch (err) {
 			if (err instanceof Refusal) return c.json({ valid: false, code: err.code, message: err.message, transactions: [] });
 			if (err instanceof StoreUnreachable) throw toApiError(err, { purchase_provider_reachable: false });

@@ -2,7 +2,18 @@ import { Hono } from "hono";
 import * as z from "zod";
 import type { ApiEnv } from "../http/auth";
 import { ApiError, storeUnreachableError, toApiError, withEvidenceFields } from "../http/errors";
-import { appleEvidence, productIdField, purchaseTokenField, receiptField, signedTransactionField, transactionIdField, userIdField } from "../http/fields";
+import {
+	amazonUserIdField,
+	appleEvidence,
+	productIdField,
+	purchaseTokenField,
+	receiptField,
+	receiptIdField,
+	SERVER_API_EVIDENCE_FIELDS,
+	signedTransactionField,
+	transactionIdField,
+	userIdField,
+} from "../http/fields";
 import { BOOKMARK_HEADER } from "../http/session";
 import { parseJsonBody } from "../http/validate";
 import { claimStub, grantPurchase } from "../ledger/grant";
@@ -12,7 +23,7 @@ import { verifyEvidence, type Evidence } from "../verification";
 /**
  * The server API, for an app's own backend: Bearer API key, Nakama-style answers.
  *   POST /v1/purchases/validate  verify, claim and record; {success, seen_before, purchase_provider_reachable, message, purchase, data}
- *   POST /v1/purchases/consume   consume a granted consumable with the store, once
+ *   POST /v1/purchases/consume   consume a granted consumable with the store (Google), or in the ledger (Amazon), once
  */
 
 /** The evidence a validate (or check) body carries. */
@@ -37,12 +48,24 @@ export const ValidateBody = z
 				receipt: receiptField.optional(),
 				restore: z.boolean({ error: "must be true or false" }).optional(),
 			}),
+			z.object({
+				store: z.literal("amazon"),
+				userId: userIdField,
+				productId: productIdField,
+				receiptId: receiptIdField,
+				amazonUserId: amazonUserIdField,
+				restore: z.boolean({ error: "must be true or false" }).optional(),
+			}),
 		],
-		{ error: 'must be "google_play" or "app_store"' },
+		{ error: 'must be "google_play", "app_store" or "amazon"' },
 	)
 	.transform((body, ctx) => {
 		if (body.store === "google_play") {
 			const evidence: Evidence = { store: "google_play", productId: body.productId, purchaseToken: body.purchaseToken, ...(body.type ? { typeHint: body.type } : {}) };
+			return { userId: body.userId, evidence, restore: body.restore === true };
+		}
+		if (body.store === "amazon") {
+			const evidence: Evidence = { store: "amazon", productId: body.productId, receiptId: body.receiptId, amazonUserId: body.amazonUserId };
 			return { userId: body.userId, evidence, restore: body.restore === true };
 		}
 		const evidence = appleEvidence(body);
@@ -53,15 +76,20 @@ export const ValidateBody = z
 		return { userId: body.userId, evidence, restore: body.restore === true };
 	});
 
-/** Where each part of the evidence was sent in a validate body. */
-const VALIDATE_FIELDS = { purchaseToken: "purchaseToken", signedTransaction: "signedTransaction", receipt: "receipt", transactionId: "transactionId", store: "store" } as const;
-
-const ConsumeBody = z.object({
-	store: z.literal("google_play", { error: 'must be "google_play" (the App Store consumes on the device)' }),
-	userId: userIdField,
-	productId: productIdField,
-	purchaseToken: purchaseTokenField,
-});
+/**
+ * Google consumes with Google; Amazon has no consume call (the app reports fulfilment with notifyFulfillment), so an
+ * Amazon consumable is consumed in its claim alone. The App Store consumes on the device.
+ */
+const ConsumeBody = z
+	.discriminatedUnion(
+		"store",
+		[
+			z.object({ store: z.literal("google_play"), userId: userIdField, productId: productIdField, purchaseToken: purchaseTokenField }),
+			z.object({ store: z.literal("amazon"), userId: userIdField, productId: productIdField, receiptId: receiptIdField }),
+		],
+		{ error: 'must be "google_play" or "amazon" (the App Store consumes on the device)' },
+	)
+	.transform((body) => ({ ...body, transactionId: body.store === "google_play" ? body.purchaseToken : body.receiptId, field: body.store === "google_play" ? "purchaseToken" : "receiptId" }));
 
 export const purchaseRoutes = new Hono<ApiEnv>()
 	.post("/validate", async (c) => {
@@ -69,7 +97,7 @@ export const purchaseRoutes = new Hono<ApiEnv>()
 		const app = c.get("app");
 		const { userId, evidence, restore } = await parseJsonBody(c, ValidateBody);
 		try {
-			const purchase = await withEvidenceFields(VALIDATE_FIELDS, () => verifyEvidence(app, config, evidence));
+			const purchase = await withEvidenceFields(SERVER_API_EVIDENCE_FIELDS, () => verifyEvidence(app, config, evidence));
 			const grant = await grantPurchase(c.env, app, config, purchase, userId, { restore });
 			c.get("log").info("validate_granted", { app: app.id, store: purchase.store, product: purchase.productId, seen_before: grant.seenBefore, transferred: grant.transferredFrom !== null });
 			const { raw, ...normalized } = grant.purchase;
@@ -106,23 +134,27 @@ export const purchaseRoutes = new Hono<ApiEnv>()
 	.post("/consume", async (c) => {
 		const app = c.get("app");
 		const body = await parseJsonBody(c, ConsumeBody);
-		// Consumables are one-time purchases: each token is a claim of its own.
-		const outcome = await claimStub(c.env, body.store, body.purchaseToken).consume(body.userId, app.id, body.purchaseToken);
+		// Consumables are one-time purchases: each token or receipt is a claim of its own.
+		const outcome = await claimStub(c.env, body.store, body.transactionId).consume(body.userId, app.id, body.transactionId);
 		switch (outcome.status) {
 			case "consumed":
 				return c.json({ consumed: true, seen_before: false });
 			case "already_consumed":
 				return c.json({ consumed: true, seen_before: true });
 			case "unclaimed":
-				throw new ApiError("not_found", "this purchase has not been validated for any user: validate it first", { field: "purchaseToken" });
+				throw new ApiError("not_found", "this purchase has not been validated for any user: validate it first", { field: body.field });
 			case "not_owner":
 				throw new ApiError("conflict", "this purchase belongs to another user", { field: "userId" });
 			case "not_consumable":
-				throw new ApiError("conflict", "this product is not a consumable (see the app's products in APPS_CONFIG)", { field: "productId" });
+				throw new ApiError(
+					"conflict",
+					body.store === "amazon" ? "this product is not a consumable (Amazon says what it is)" : "this product is not a consumable (see the app's products in APPS_CONFIG)",
+					{ field: "productId" },
+				);
 			case "in_progress":
 				throw new ApiError("conflict", "this purchase is being consumed by another request", { retryAfter: 1 });
 			case "store_refused":
-				throw new ApiError("conflict", `Google refused to consume this purchase: ${outcome.message}`, { field: "purchaseToken" });
+				throw new ApiError("conflict", `Google refused to consume this purchase: ${outcome.message}`, { field: body.field });
 			case "store_unreachable":
 				throw storeUnreachableError(body.store, outcome.message, outcome);
 		}

@@ -8,6 +8,7 @@ import { parseJsonBody, parseWith } from "../http/validate";
 import { claimStub } from "../ledger/grant";
 import { findPurchase } from "../ledger/history";
 import { APPLY_MIGRATIONS } from "../ledger/schema";
+import { STORES } from "../purchase";
 
 /**
  * Support actions (API key), through the purchase's claim so they cannot race a user's claim into two owners, and
@@ -16,7 +17,7 @@ import { APPLY_MIGRATIONS } from "../ledger/schema";
  *   POST /v1/purchases/{store}/{transactionId}/revoke    {"reason"}              take it from everyone until transferred
  */
 
-const Params = z.object({ store: z.enum(["google_play", "app_store"], { error: 'must be "google_play" or "app_store"' }), transactionId: z.string().min(1).max(1024) });
+const Params = z.object({ store: z.enum(STORES, { error: `must be one of ${STORES.map((s) => `"${s}"`).join(", ")}` }), transactionId: z.string().min(1).max(1024) });
 const reason = z.string({ error: "say why: it is kept in the audit trail" }).trim().min(1, { error: "say why: it is kept in the audit trail" }).max(1000);
 const TransferBody = z.object({ toUserId: userIdField, reason });
 const RevokeBody = z.object({ reason });

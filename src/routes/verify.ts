@@ -6,11 +6,13 @@ import { bearerToken, checkVerifyKey } from "../http/auth";
 import type { AppEnv } from "../http/app";
 import { ApiError, withEvidenceFields } from "../http/errors";
 import {
+	amazonUserIdField,
 	appleEvidence,
 	isCompactJws,
 	productIdField,
 	purchaseTokenField,
 	receiptField,
+	receiptIdField,
 	signedTransactionField,
 	transactionIdField,
 	userIdField,
@@ -39,6 +41,12 @@ const GoogleLocalData = z.looseObject({
 	autoRenewing: z.boolean().optional(),
 });
 
+/**
+ * What the Amazon Appstore SDK gives the app besides the receipt id: its UserData (`userId`, `marketplace`), as JSON.
+ * RVS answers only for the receipt's own Amazon user, so the user id is needed to ask; it proves nothing by itself.
+ */
+const AmazonLocalData = z.looseObject({ userId: amazonUserIdField });
+
 const VerifyBody = z
 	.object({
 		userIdentifier: userIdField,
@@ -47,7 +55,7 @@ const VerifyBody = z
 			verificationData: z.object({
 				serverVerificationData: z.string({ error: "must be a non-empty string" }).min(1, { error: "must be a non-empty string" }),
 				localVerificationData: z.string({ error: "must be a string" }).max(64 * 1024),
-				source: z.enum(["google_play", "app_store"], { error: 'must be "google_play" or "app_store"' }),
+				source: z.enum(["google_play", "app_store", "amazon"], { error: 'must be "google_play", "app_store" or "amazon"' }),
 			}),
 			productID: productIdField,
 			purchaseID: z.string().max(512).nullish(),
@@ -65,6 +73,15 @@ const VerifyBody = z
 			return parsed.data;
 		}
 		const userId = body.userIdentifier;
+		/** localVerificationData as JSON, or undefined with the problem reported. */
+		function parseJson(text: string, problem: string): unknown {
+			try {
+				return JSON.parse(text);
+			} catch {
+				ctx.addIssue({ code: "custom", path: LOCAL_DATA.split("."), message: problem });
+				return undefined;
+			}
+		}
 		let evidence: Evidence | undefined;
 		if (verificationData.source === "app_store") {
 			// StoreKit 2 hands the app a signed transaction (a compact JWS); StoreKit 1 an app receipt (base64).
@@ -74,14 +91,15 @@ const VerifyBody = z
 			const checked = check(jws ? signedTransactionField : receiptField, data, SERVER_DATA);
 			const transactionId = transactionIdField.safeParse(purchaseID ?? undefined).data;
 			if (checked !== undefined) evidence = appleEvidence({ productId: productID, userId, transactionId, ...(jws ? { signedTransaction: checked } : { receipt: checked }) });
+		} else if (verificationData.source === "amazon") {
+			// An extension of the wrapper contract: the receipt id, and the Appstore SDK's UserData as JSON.
+			const receiptId = check(receiptIdField, verificationData.serverVerificationData, SERVER_DATA);
+			const json = parseJson(verificationData.localVerificationData, 'must be the Appstore SDK\'s UserData as JSON, e.g. {"userId": "..."}');
+			const local = json === undefined ? undefined : check(AmazonLocalData, json, LOCAL_DATA);
+			if (receiptId !== undefined && local !== undefined) evidence = { store: "amazon", productId: productID, receiptId, amazonUserId: local.userId };
 		} else {
 			const token = check(purchaseTokenField, verificationData.serverVerificationData, SERVER_DATA);
-			let json: unknown;
-			try {
-				json = JSON.parse(verificationData.localVerificationData);
-			} catch {
-				ctx.addIssue({ code: "custom", path: LOCAL_DATA.split("."), message: "must be the Play purchase JSON" });
-			}
+			const json = parseJson(verificationData.localVerificationData, "must be the Play purchase JSON");
 			const local = json === undefined ? undefined : check(GoogleLocalData, json, LOCAL_DATA);
 			if (token !== undefined && local !== undefined) {
 				evidence = {
@@ -108,8 +126,17 @@ export const verifyRoutes = new Hono<AppEnv>().post("/", async (c) => {
 
 	const log = c.get("log");
 	try {
-		const purchase = await withEvidenceFields({ purchaseToken: SERVER_DATA, signedTransaction: SERVER_DATA, receipt: SERVER_DATA, transactionId: "purchaseDetails.purchaseID", store: "purchaseDetails.verificationData.source" }, () =>
-			verifyEvidence(app, config, evidence),
+		const purchase = await withEvidenceFields(
+			{
+				purchaseToken: SERVER_DATA,
+				signedTransaction: SERVER_DATA,
+				receipt: SERVER_DATA,
+				transactionId: "purchaseDetails.purchaseID",
+				receiptId: SERVER_DATA,
+				amazonUserId: `${LOCAL_DATA}.userId`,
+				store: "purchaseDetails.verificationData.source",
+			},
+			() => verifyEvidence(app, config, evidence),
 		);
 		const grant = await grantPurchase(c.env, app, config, purchase, userId, { restore });
 		log.info("verify_granted", { app: app.id, store: purchase.store, product: purchase.productId, seen_before: grant.seenBefore, transferred: grant.transferredFrom !== null });

@@ -4,6 +4,7 @@
  * matching public keys), exactly as the real stores know only your public keys. The one exception is Google's
  * own key for Pub/Sub push tokens, which the emulator (playing Google) holds and publishes at its certs URL.
  */
+import { AMAZON_PACKAGES, AMAZON_TOPIC_ARN, AMAZON_UNSERVED_PACKAGE, AMAZON_WRONG_SECRET_APP, createSnsSigner, newSharedSecret } from "./amazon-fixtures.ts";
 import { createAppleFixtures } from "./apple-fixtures.ts";
 import { generateRsaKeyPair } from "./keys.ts";
 
@@ -30,6 +31,12 @@ export interface FixtureOptions {
 	sampleWebhook?: boolean;
 	/** Seconds before a failed webhook is retried (the service's webhookRetrySeconds); tests make it 0. */
 	webhookRetrySeconds?: number;
+	/**
+	 * Where the emulator's Amazon SNS certificate and SubscribeURL are, as the service fetches them. Tests use
+	 * https://sns.us-east-1.amazonaws.com/... (every outbound fetch reaches the emulator), so the service runs with
+	 * its default SNS host check; without it, the emulator's own address, which the service is told to accept.
+	 */
+	amazonSnsUrl?: string;
 }
 
 export const SAMPLE_APP = {
@@ -75,7 +82,7 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 	const tokenUri = `${base}/google/token`;
 	const [sampleKey, tokenCacheKey, pushKey] = await Promise.all([generateRsaKeyPair(), generateRsaKeyPair(), generateRsaKeyPair()]);
 	const service = (options.serviceUrl ?? "https://iap-edge.test").replace(/\/+$/, "");
-	const notifications = { appleUrl: `${service}/v1/notifications/apple`, googleUrl: `${service}/v1/notifications/google` };
+	const notifications = { appleUrl: `${service}/v1/notifications/apple`, googleUrl: `${service}/v1/notifications/google`, amazonUrl: `${service}/v1/notifications/amazon` };
 	const googlePush = { audience: notifications.googleUrl, serviceAccountEmail: PUSH_SERVICE_ACCOUNT };
 
 	const serviceAccount = (clientEmail: string, privateKeyPem: string) => ({
@@ -92,6 +99,13 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 	// The sample app's one entitlement, unlocked by either premium product.
 	const entitlements = { premium: ["premium_monthly", "premium_lifetime"] };
 
+	// Amazon: one developer account (its shared secret) for every app, and SNS's signing key.
+	const amazonSecret = newSharedSecret();
+	const amazon = (packageName: string, extra: Record<string, unknown> = {}) => ({ sharedSecret: amazonSecret, packageName, ...extra });
+	const amazonApps: string[] = [SAMPLE_APP.packageName];
+	const snsSigner = await createSnsSigner();
+	const snsUrl = options.amazonSnsUrl ?? `${base}/amazon/sns`;
+
 	const apps: Record<string, unknown>[] = [
 		{
 			id: SAMPLE_APP.id,
@@ -101,6 +115,7 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 			entitlements,
 			...(options.sampleWebhook === false ? {} : { webhooks: [{ url: receiver, secret: webhookSecret, events: ["*"] }] }),
 			google: { packageName: SAMPLE_APP.packageName, serviceAccount: serviceAccount(SAMPLE_APP.clientEmail, sampleKey.privateKeyPem) },
+			amazon: amazon(SAMPLE_APP.packageName),
 		},
 	];
 	const serviceAccounts: { client_email: string; public_key: string; packages: string[] }[] = [
@@ -120,6 +135,8 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 				acceptSandbox: true,
 				products,
 				google: { packageName: TEST_APPS.sandbox.packageName, serviceAccount: sampleAccount },
+				// The RVS Cloud Sandbox ignores the shared secret: any will do.
+				amazon: { sharedSecret: newSharedSecret(), sandbox: true, packageName: AMAZON_PACKAGES.sandbox },
 			},
 			{
 				id: TEST_APPS.keyed.id,
@@ -150,6 +167,7 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 			entitlements,
 			ownership: "transfer_on_restore",
 			google: { packageName: TEST_APPS.transfer.packageName, serviceAccount: sampleAccount },
+			amazon: amazon(AMAZON_PACKAGES.transfer),
 		});
 		apps.push({
 			id: TEST_APPS.events.id,
@@ -163,7 +181,11 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 				{ url: `${receiver}?endpoint=purchases`, secret: [nextWebhookSecret, webhookSecret], events: ["purchase.*"] },
 			],
 			google: { packageName: TEST_APPS.events.packageName, serviceAccount: sampleAccount },
+			amazon: amazon(AMAZON_PACKAGES.events),
 		});
+		// Amazon knows the package, under the account's real secret; the app is configured with another.
+		apps.push({ id: AMAZON_WRONG_SECRET_APP.id, apiKeys: [AMAZON_WRONG_SECRET_APP.apiKey], acceptSandbox: false, products, amazon: { sharedSecret: newSharedSecret(), packageName: AMAZON_WRONG_SECRET_APP.packageName } });
+		amazonApps.push(AMAZON_PACKAGES.sandbox, AMAZON_PACKAGES.events, AMAZON_PACKAGES.transfer, AMAZON_WRONG_SECRET_APP.packageName, AMAZON_UNSERVED_PACKAGE);
 		serviceAccounts.push({
 			client_email: TEST_APPS.tokenCache.clientEmail,
 			public_key: tokenCacheKey.publicKeyPem,
@@ -182,15 +204,20 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 	return {
 		appsConfig: {
 			apps,
-			endpoints: { googlePlay: `${base}/google`, googleCerts: `${base}/google/oauth2/v3/certs`, ...apple.endpoints },
+			endpoints: { googlePlay: `${base}/google`, googleCerts: `${base}/google/oauth2/v3/certs`, amazon: `${base}/amazon`, ...apple.endpoints },
 			storeTimeoutMs: options.storeTimeoutMs ?? 10_000,
-			notifications: { googlePush },
+			// Amazon SNS's own hosts (the default) in tests; the emulator's address otherwise.
+			notifications: { googlePush, ...(options.amazonSnsUrl === undefined ? { amazonSns: { certificateHosts: [new URL(base).hostname] } } : {}) },
 			...(options.webhookRetrySeconds === undefined ? {} : { webhookRetrySeconds: options.webhookRetrySeconds }),
 			...(apple.appleRootCertificates.length > 0 ? { appleRootCertificates: apple.appleRootCertificates } : {}),
 		},
 		emulatorConfig: {
 			google: { serviceAccounts, push: { privateKey: pushKey.privateKeyPem, kid: crypto.randomUUID().replaceAll("-", ""), ...googlePush }, ...pageSize },
 			apple: { ...apple.emulator, ...(options.storePageSize === undefined ? {} : { historyPageSize: options.storePageSize }) },
+			amazon: {
+				apps: amazonApps.map((packageName) => ({ packageName, sharedSecret: amazonSecret })),
+				sns: { url: snsUrl, privateKey: snsSigner.privateKeyPem, certificate: snsSigner.certificatePem, topicArn: AMAZON_TOPIC_ARN },
+			},
 			notify: { ...notifications, mode: options.notifyMode ?? "hold" },
 			webhooks: { secrets: [webhookSecret, nextWebhookSecret] },
 		},

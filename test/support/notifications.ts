@@ -13,7 +13,7 @@ export type { EmulatorNotification, OutboxDelivery } from "./service.ts";
 export interface DeliveredNotification {
 	notificationId: string;
 	deliveryId: string;
-	store: "app_store" | "google_play";
+	store: "app_store" | "google_play" | "amazon";
 	type?: string;
 	/** What the service answered. */
 	status: number;

@@ -85,7 +85,7 @@ export interface SentNotification {
 /** GET /_emulator/notifications */
 export interface EmulatorNotification {
 	id: string;
-	store: "app_store" | "google_play";
+	store: "app_store" | "google_play" | "amazon";
 	type: string;
 	subtype: string | null;
 	transactionId: string | null;
@@ -99,7 +99,7 @@ export interface EmulatorNotification {
 export interface OutboxDelivery {
 	deliveryId: string;
 	notificationId: string;
-	store: "app_store" | "google_play";
+	store: "app_store" | "google_play" | "amazon";
 	type: string;
 	subtype: string | null;
 	transactionId: string | null;
@@ -152,7 +152,7 @@ export const emulator = {
 		return json(response);
 	},
 	/** Every notification the emulator made (newest last), filtered by store, transaction id / purchase token, type. */
-	async notifications(filter: { store?: "app_store" | "google_play"; transaction?: string; type?: string } = {}): Promise<EmulatorNotification[]> {
+	async notifications(filter: { store?: "app_store" | "google_play" | "amazon"; transaction?: string; type?: string } = {}): Promise<EmulatorNotification[]> {
 		const query = new URLSearchParams(Object.entries(filter).filter((entry): entry is [string, string] => entry[1] !== undefined));
 		return (await json<{ notifications: EmulatorNotification[] }>(await emulatorFetch(`/notifications?${query}`))).notifications;
 	},

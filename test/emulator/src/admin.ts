@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import * as z from "zod";
 import { nonEmptyString, parseAdminBody, times } from "./admin-body";
+import { amazonAdmin } from "./amazon-admin";
 import { appleAdmin } from "./apple-admin";
 import { calls } from "./calls";
 import { addFault } from "./faults";
@@ -14,6 +15,7 @@ import { notificationAdmin } from "./notification-admin";
  *   GET  /_emulator/calls?match=&endpoint=   the calls received, newest last
  *   /_emulator/google/...                    Google Play purchases and notifications: see google-admin.ts
  *   /_emulator/apple/...                     App Store transactions, notifications and coded errors: see apple-admin.ts
+ *   /_emulator/amazon/...                    Amazon Appstore receipts, Real-time Notifications, SNS: see amazon-admin.ts
  *   /_emulator/notifications, /outbox        every store notification and the deliveries due: see notification-admin.ts
  */
 export const admin = new Hono();
@@ -49,4 +51,5 @@ admin.get("/calls", (c) => {
 
 admin.route("/google", googleAdmin);
 admin.route("/apple", appleAdmin);
+admin.route("/amazon", amazonAdmin);
 admin.route("/", notificationAdmin);

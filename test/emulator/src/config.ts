@@ -62,6 +62,32 @@ const Google = z.object({
 	voidedPageSize: pageSize.default(1000),
 });
 
+/** An Amazon developer account's app: the package, and the account's shared secret that RVS checks. */
+const AmazonApp = z.object({ packageName: z.string(), sharedSecret: z.string() });
+
+/**
+ * Amazon SNS as Amazon's Real-time Notifications use it: the key SNS signs with, the certificate served at
+ * SigningCertURL, where that (and SubscribeURL) live as the service sees them (https://sns.<region>.amazonaws.com/...
+ * in tests, where every outbound fetch reaches the emulator; the emulator's own address under `npm run dev`), and
+ * the topic messages come from.
+ */
+const AmazonSns = z.object({
+	/** Base URL of the emulator's SNS endpoints (its /amazon/sns), as the service fetches them. */
+	url: z.string(),
+	/** PKCS#8 PEM of an RSA key. */
+	privateKey: z.string(),
+	/** PEM of the self-signed certificate for that key. */
+	certificate: z.string(),
+	topicArn: z.string(),
+	/** "1": SHA1withRSA, as Amazon's RTN examples; "2": SHA256withRSA. */
+	signatureVersion: z.enum(["1", "2"]).default("1"),
+});
+
+const Amazon = z.object({
+	apps: z.array(AmazonApp).default([]),
+	sns: AmazonSns.optional(),
+});
+
 /**
  * Where store notifications go. "push": the emulator POSTs each one itself and retries on failure (notify.ts).
  * "hold": they wait in the outbox for whoever calls GET /_emulator/outbox (tests: in the vitest pool the emulator
@@ -70,6 +96,7 @@ const Google = z.object({
 const Notify = z.object({
 	appleUrl: z.string().optional(),
 	googleUrl: z.string().optional(),
+	amazonUrl: z.string().optional(),
 	mode: z.enum(["push", "hold"]).default("hold"),
 });
 
@@ -79,6 +106,7 @@ const Webhooks = z.object({ secrets: z.array(z.string()).default([]) });
 const EmulatorConfig = z.object({
 	google: Google.default({ serviceAccounts: [], voidedPageSize: 1000 }),
 	apple: Apple.default({ signing: { privateKey: "", x5c: [] }, apiKeys: [], apps: [], historyPageSize: 20 }),
+	amazon: Amazon.default({ apps: [] }),
 	notify: Notify.default({ mode: "hold" }),
 	webhooks: Webhooks.default({ secrets: [] }),
 });
@@ -89,6 +117,8 @@ export type AppleEmulatorConfig = z.output<typeof Apple>;
 export type AppleApiKeyConfig = z.output<typeof AppleApiKey>;
 export type GooglePushConfig = z.output<typeof GooglePush>;
 export type NotifyConfig = z.output<typeof Notify>;
+export type AmazonEmulatorConfig = z.output<typeof Amazon>;
+export type AmazonSnsConfig = z.output<typeof AmazonSns>;
 
 /** The emulator's bindings, as `wrangler types` generates them from test/emulator/wrangler.toml. */
 export type EmulatorEnv = Env;

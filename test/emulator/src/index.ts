@@ -1,9 +1,11 @@
 import { Hono } from "hono";
 import { webhookReceiver } from "./webhook-receiver";
 import { admin } from "./admin";
+import { amazonRvs } from "./amazon-rvs";
+import { amazonSns } from "./amazon-sns";
 import { appleApi } from "./apple-api";
 import { appleReceipts } from "./apple-receipts";
-import { configOf, type EmulatorEnv } from "./config";
+import { configOf, emulatorConfig, type EmulatorEnv } from "./config";
 import { googleApi } from "./google-api";
 import { handleTokenRequest, subjectOfTokenRequest } from "./google-auth";
 import { certs } from "./google-oidc";
@@ -20,6 +22,8 @@ import { storeEndpoint } from "./store-endpoint";
  *   {base}/apple/production/inApps/v1/...                  ← endpoints.appleProduction
  *   {base}/apple/sandbox/inApps/v1/...                     ← endpoints.appleSandbox
  *   {base}/apple/receipt/{production,sandbox}/verifyReceipt ← endpoints.appleReceiptProduction / appleReceiptSandbox
+ *   {base}/amazon[/sandbox]/version/1.0/verifyReceiptId/...  ← endpoints.amazon (RVS, production and Cloud Sandbox)
+ *   {base}/amazon/sns/...                                 ← Amazon SNS: the signing certificate, ConfirmSubscription
  *   {base}/_emulator/...                                  ← admin: create and change purchases, notifications, faults, counters
  */
 
@@ -29,7 +33,9 @@ const app = new Hono<{ Bindings: EmulatorEnv }>();
 // and one addressed anywhere else is a test bug, not a store call.
 app.use("*", async (c, next) => {
 	const host = new URL(c.req.url).hostname;
-	if (host !== "localhost" && host !== "127.0.0.1" && !host.endsWith(".test")) {
+	// And the SNS host it plays (in tests https://sns.<region>.amazonaws.com, which the service accepts by default).
+	const sns = emulatorConfig(c.env).amazon.sns?.url;
+	if (host !== "localhost" && host !== "127.0.0.1" && !host.endsWith(".test") && (sns === undefined || host !== new URL(sns).hostname)) {
 		return c.json({ error: `store emulator: unexpected outbound request to ${host}` }, 421);
 	}
 	await next();
@@ -41,6 +47,8 @@ app.route("/google/androidpublisher/v3/applications", googleApi((c) => configOf(
 app.route("/apple/production", appleApi("Production"));
 app.route("/apple/sandbox", appleApi("Sandbox"));
 app.route("/apple/receipt", appleReceipts());
+app.route("/amazon/sns", amazonSns);
+app.route("/amazon", amazonRvs);
 app.route("/_emulator/webhooks", webhookReceiver);
 app.route("/_emulator", admin);
 app.notFound((c) => c.json({ error: { code: 404, message: `store emulator: no such endpoint ${c.req.method} ${new URL(c.req.url).pathname}`, status: "NOT_FOUND" } }, 404));

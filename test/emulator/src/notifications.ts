@@ -5,19 +5,20 @@ import { configOf, type NotifyConfig } from "./config";
  * Every store notification the emulator made, and its deliveries. Like the stores, it records each one whether or
  * not it reaches the service: Apple's Get Notification History lists failed ones too, with their send attempts.
  * Each notification keeps its id and body for every delivery (Apple retries carry the same notificationUUID,
- * Pub/Sub redelivers the same messageId); only Google's OIDC token is made anew each time.
+ * Pub/Sub redelivers the same messageId, SNS the same signed message); only Google's OIDC token is made anew each time.
  *
  * EMULATOR_CONFIG.notify.mode says who delivers:
  *   "push": the emulator POSTs it itself, in ctx.waitUntil, and on a non-2xx answer or a network error tries again
  *           after 1 s, 3 s and 10 s. The stores retry over far longer: Apple V2 notifications five more times, 1, 12,
  *           24, 48 and 72 hours apart, in Production only (Sandbox sends once); Pub/Sub with exponential backoff for
- *           up to the subscription's retention (7 days by default). No dev session waits that long, so the schedule
- *           is shortened; what is left undelivered stays in the outbox.
+ *           up to the subscription's retention (7 days by default); Amazon SNS by its delivery policy (Amazon does
+ *           not retry a 4xx). No dev session waits that long, so the schedule is shortened; what is left undelivered
+ *           stays in the outbox.
  *   "hold": nothing is sent; GET /_emulator/outbox hands each undelivered one to the caller, who reports the
  *           status the service answered (POST /_emulator/outbox/:deliveryId). Tests do this.
  */
 
-export type NotificationStore = "app_store" | "google_play";
+export type NotificationStore = "app_store" | "google_play" | "amazon";
 
 export interface DeliveryAttempt {
 	at: number;
@@ -35,7 +36,7 @@ export interface StoreNotification {
 	/** Apple's notificationType; for Google the RTDN type's name (SUBSCRIPTION_CANCELED, VOIDED_PURCHASE, ...). */
 	type: string;
 	subtype: string | null;
-	/** Apple: the transaction id. Google: the purchase token. */
+	/** Apple: the transaction id. Google: the purchase token. Amazon: the receipt id. */
 	transactionId: string | null;
 	createdAt: number;
 	/** What the stores' lists filter by: Apple's environment, bundle and customer; Google's package. */
@@ -48,6 +49,11 @@ export interface StoreNotification {
 	headers: () => Promise<Record<string, string>>;
 	/** false: recorded but never sent (`"notify": false`), as if it had been lost on the way. */
 	sent: boolean;
+	/**
+	 * Sent, but not to be delivered yet: Amazon SNS delivers nothing to an endpoint before it confirms its subscription
+	 * (amazon-sns.ts releases these once it does).
+	 */
+	held?: boolean;
 	deliveries: DeliveryAttempt[];
 	delivered: boolean;
 }
@@ -65,6 +71,7 @@ const PUSH_TIMEOUT_MS = 10_000;
 /** Where a store's notifications go: the configured URL, else the service's path for the caller to resolve. */
 export function notificationUrl(notify: NotifyConfig, store: NotificationStore): string {
 	if (store === "app_store") return notify.appleUrl ?? "/v1/notifications/apple";
+	if (store === "amazon") return notify.amazonUrl ?? "/v1/notifications/amazon";
 	return notify.googleUrl ?? "/v1/notifications/google";
 }
 
@@ -83,19 +90,37 @@ export function addNotification(c: Context, input: NewNotification, createdAt = 
 	};
 	notifications.push(record);
 	if (notifications.length > MAX_NOTIFICATIONS) notifications.splice(0, notifications.length - MAX_NOTIFICATIONS);
-	if (record.sent && notify.mode === "push" && /^https?:\/\//.test(record.url)) {
-		c.executionCtx.waitUntil(push(record));
-	}
+	if (record.sent && !record.held) send(c, record);
 	return record;
+}
+
+/** Pushes a notification now (push mode): it is due. */
+function send(c: Context, n: StoreNotification): void {
+	if (configOf(c).notify.mode === "push" && /^https?:\/\//.test(n.url)) c.executionCtx.waitUntil(push(n));
+}
+
+/** Lets held notifications of `store` go, oldest first: pushed now (push mode), or listed in the outbox (hold mode). */
+export function release(c: Context, store: NotificationStore): number {
+	const held = notifications.filter((n) => n.store === store && n.held);
+	for (const n of held) {
+		n.held = false;
+		if (n.sent && !n.delivered) send(c, n);
+	}
+	return held.length;
 }
 
 export function allNotifications(): readonly StoreNotification[] {
 	return notifications;
 }
 
+/** Stops delivering what `matches` picks and is not delivered yet (a subscription confirmation whose token is void). */
+export function withdraw(matches: (n: StoreNotification) => boolean): void {
+	for (const n of notifications) if (!n.delivered && matches(n)) n.sent = false;
+}
+
 /** Sent and not yet delivered (a failed attempt included), oldest first. */
 export function pendingDeliveries(): StoreNotification[] {
-	return notifications.filter((n) => n.sent && !n.delivered);
+	return notifications.filter((n) => n.sent && !n.held && !n.delivered);
 }
 
 export function notificationByDelivery(deliveryId: string): StoreNotification | undefined {

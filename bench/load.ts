@@ -105,7 +105,8 @@ async function main(): Promise<void> {
 
 	// The Worker exactly as wrangler would deploy it, and the emulator bundled as the tests bundle it.
 	const serviceScript = await buildService();
-	await build({ entryPoints: ["test/emulator/src/index.ts"], bundle: true, format: "esm", platform: "neutral", target: "es2023", outfile: `${OUT}/emulator.mjs`, logLevel: "warning" });
+	// As vitest.config.ts bundles it: the Standard Webhooks library (the emulator's webhook receiver) has only a "main" field.
+	await build({ entryPoints: ["test/emulator/src/index.ts"], bundle: true, format: "esm", platform: "neutral", mainFields: ["module", "main"], target: "es2023", outfile: `${OUT}/emulator.mjs`, logLevel: "warning" });
 
 	// Fresh configuration. The emulator signs with the bench PKI, whose certificates name a local OCSP responder,
 	// so that the peer can run Apple's library with online checks (and so its cache) on.

@@ -82,7 +82,7 @@ const LABELS: Record<CaseName, string> = {
 	health: "(a) GET /health",
 	replay: "(b) /verify, one App Store JWS replayed by its owner",
 	fresh: "(c) /verify, a fresh App Store JWS per request",
-	google: "(d) /verify, one Google purchase replayed via the emulator",
+	google: "(d) /verify, one Google purchase replayed by its owner (answered from the ledger)",
 	peer: "(e) peer: Node + Apple's library, the JWS of (b)",
 	notify_apple: "(f) App Store notification (REFUND of an owned purchase)",
 	notify_google: "(g) Google notification (CANCELED, owned subscription)",
@@ -162,6 +162,18 @@ async function main(): Promise<void> {
 	const webhookApp = (fixtures.appsConfig.apps as { id: string; webhooks?: { url: string; secret: unknown; events: string[] }[] }[]).find((app) => app.id === WEBHOOK_APP.id)!;
 	const { url: receiver, secret } = webhookApp.webhooks![0]!;
 	webhookApp.webhooks = ["first", "second", "third"].map((endpoint) => ({ url: `${receiver}?endpoint=${endpoint}`, secret, events: ["*"] }));
+	// (k)'s baseline: the sample app with a freshness of 0, so that every replay asks Google, as every Google
+	// verification did before replays were answered from the ledger; its quota raised so the limiter never holds it.
+	const appsList = fixtures.appsConfig.apps as Record<string, unknown>[];
+	const sampleApp = appsList.find((a) => a.id === SAMPLE_APP.id)!;
+	appsList.push({
+		...sampleApp,
+		id: ASK_APP,
+		apiKeys: [ASK_APP_KEY],
+		webhooks: [],
+		freshness: { withNotifications: { oneTimeSeconds: 0, subscriptionSeconds: 0 }, withoutNotifications: { oneTimeSeconds: 0, subscriptionSeconds: 0 } },
+		quotas: { limits: { "google_play.subscriptions": { limit: 1_000_000, periodSeconds: 60 } } },
+	});
 
 	const beforeEmulator = workerdChildren();
 	const emulatorMf = new Miniflare(
@@ -291,7 +303,8 @@ async function main(): Promise<void> {
 		}
 		if (webhookPools.none.exhausted || webhookPools.three.exhausted) throw new Error("a pool of fresh transactions ran out in the webhooks comparison");
 	}
-	report(rounds, webhookRounds, callsPerNotification);
+	const hundred = CASES.includes("google") ? await hundredPurchases(service, emulator, rounds) : undefined;
+	report(rounds, webhookRounds, callsPerNotification, hundred);
 }
 
 /** Notifications delivered before the rounds to count the store calls each makes. */
@@ -322,10 +335,98 @@ function acceptedNotification(body: string): boolean {
 	return body.includes('"received":true') && !body.includes('"duplicate"');
 }
 
+
+const ASK_APP = "bench-ask-every-time";
+const ASK_APP_KEY = "bench-ask-api-key-0123456789abcdef";
+const HUNDRED_REPLAYS = 10_000;
+
+interface HundredRun {
+	app: string;
+	rps: number;
+	requests: number;
+	errors: number;
+	non2xx: number;
+	wrongAnswers: number;
+	/** Play API look-ups during the replays: counted by the emulator, and by the service's limiter (GET /v1/stats/upstream). */
+	storeCallsAtEmulator: number;
+	storeCallsByLimiter: number;
+}
+
+/**
+ * (k) 10,000 /verify replays of 100 Google subscriptions, each first verified once by its owner: the sample app, whose
+ * replays the ledger answers, and the same with a freshness of 0, where each replay asks Google (as before).
+ */
+async function hundredPurchases(service: string, emulator: string, rounds: Record<CaseName, CaseRun>[]): Promise<{ ledger: HundredRun; ask: HundredRun; replayRps: number }> {
+	const run = async (appId: string, apiKey: string): Promise<HundredRun> => {
+		const bodies: string[] = [];
+		for (let i = 0; i < 100; i++) {
+			const created = await post<{ purchaseToken: string; localVerificationData: unknown }>(`${emulator}/_emulator/google/purchases`, { packageName: SAMPLE_APP.packageName, productId: "premium_monthly", type: "subscription", acknowledged: true });
+			const body = JSON.stringify({
+				userIdentifier: `load-hundred-${appId}-${i}`,
+				appId,
+				purchaseDetails: {
+					verificationData: { serverVerificationData: created.purchaseToken, localVerificationData: typeof created.localVerificationData === "string" ? created.localVerificationData : JSON.stringify(created.localVerificationData), source: "google_play" },
+					productID: "premium_monthly",
+					status: "purchased",
+				},
+			});
+			await expectAnswer(`${service}/verify`, body, (status, text) => status === 200 && text === TRUE, `purchase ${i} of (k), first claim`);
+			bodies.push(body);
+		}
+		const emulatorCalls = async () => (await (await fetch(`${emulator}/_emulator/calls?endpoint=google.subscriptionsv2.get`)).json() as { calls: { at: number }[] }).calls;
+		const limiterCalls = async () => {
+			const stats = (await (await fetch(`${service}/v1/stats/upstream`, { headers: { authorization: `Bearer ${apiKey}` } })).json()) as { buckets: { bucket: string; lastHour: { calls: number } }[] };
+			return stats.buckets.find((b) => b.bucket === "subscriptions")!.lastHour.calls;
+		};
+		const since = Date.now();
+		const limiterBefore = await limiterCalls();
+		let next = 0;
+		let wrongAnswers = 0;
+		const result = await new Promise<Result>((resolvePromise, reject) => {
+			autocannon(
+				{
+					url: service,
+					connections: CONNECTIONS,
+					amount: HUNDRED_REPLAYS,
+					timeout: 30,
+					requests: [
+						{
+							method: "POST",
+							path: "/verify",
+							headers: { "content-type": "application/json" },
+							setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length]! }),
+							onResponse: (status, body) => {
+								if (status >= 200 && status < 300 && body !== TRUE) wrongAnswers++;
+							},
+						},
+					],
+				},
+				(error, r: Result) => (error ? reject(error) : resolvePromise(r)),
+			);
+		});
+		const answered = result["2xx"] + result.non2xx;
+		return {
+			app: appId,
+			rps: answered / result.duration,
+			requests: answered,
+			errors: result.errors,
+			non2xx: result.non2xx,
+			wrongAnswers,
+			storeCallsAtEmulator: (await emulatorCalls()).filter((c) => c.at >= since).length,
+			storeCallsByLimiter: (await limiterCalls()) - limiterBefore,
+		};
+	};
+	console.log(`bench:load: (k) ${HUNDRED_REPLAYS} replays of 100 Google purchases, answered from the ledger, then asking Google every time`);
+	const ledger = await run(SAMPLE_APP.id, SAMPLE_APP.apiKey);
+	const ask = await run(ASK_APP, ASK_APP_KEY);
+	return { ledger, ask, replayRps: median(rounds.map((r) => r.replay?.rps ?? Number.NaN)) };
+}
+
 function report(
 	rounds: Record<CaseName, CaseRun>[],
 	webhookRounds: { none: CaseRun; three: CaseRun }[],
 	callsPerNotification: Partial<Record<Delivery["store"], { calls: number; tokens: number; sampled: number }>>,
+	hundred?: { ledger: HundredRun; ask: HundredRun; replayRps: number },
 ): void {
 	const perRound = (f: (run: Record<CaseName, CaseRun>) => number) => rounds.map(f);
 	const has = (...names: CaseName[]) => names.every((name) => CASES.includes(name));
@@ -425,10 +526,28 @@ function report(
 		console.log("\na subset of the cases (BENCH_LOAD_CASES): bench/results.json left as it was");
 		return;
 	}
+	if (hundred) {
+		console.log(`\n(k) ${HUNDRED_REPLAYS} /verify replays of 100 Google purchases (autocannon, ${CONNECTIONS} connections):`);
+		for (const [label, r] of [["answered from the ledger", hundred.ledger], ["asking Google every time (freshness 0)", hundred.ask]] as const) {
+			console.log(
+				`  ${label.padEnd(40)} ${Math.round(r.rps)} req/s, store calls ${r.storeCallsAtEmulator} at the emulator / ${r.storeCallsByLimiter} by the limiter (${(r.storeCallsAtEmulator / r.requests).toFixed(4)} per verification), errors ${r.errors}, non-2xx ${r.non2xx}, false ${r.wrongAnswers}`,
+			);
+		}
+		console.log(`  beside (b), one App Store JWS replayed: ${Math.round(hundred.replayRps)} req/s (median of the rounds)`);
+	}
 	const figures = {
 		...Object.fromEntries(Object.entries(ratios).map(([name, values]) => [name, round(median(values))])),
 		...notificationFigures,
-		errors: totalErrors,
+		...(hundred
+			? {
+					google100_store_calls: hundred.ledger.storeCallsAtEmulator,
+					google100_calls_per_verification: round(hundred.ledger.storeCallsAtEmulator / hundred.ledger.requests),
+					google100_ask_calls_per_verification: round(hundred.ask.storeCallsAtEmulator / hundred.ask.requests),
+					google100_vs_replay: round(hundred.ledger.rps / hundred.replayRps),
+					google100_vs_ask: round(hundred.ledger.rps / hundred.ask.rps),
+				}
+			: {}),
+		errors: totalErrors + (hundred ? hundred.ledger.errors + hundred.ledger.non2xx + hundred.ledger.wrongAnswers + hundred.ask.errors + hundred.ask.non2xx + hundred.ask.wrongAnswers : 0),
 	};
 	writeSection("load", figures, {
 		date: new Date().toISOString(),
@@ -444,6 +563,7 @@ function report(
 		cases: perCase,
 		webhooks: webhookRounds.length === 0 ? undefined : { requestsPerRound: WEBHOOK_REQUESTS, p50: { none: median(webhookRounds.map((r) => r.none.p50)), three: median(webhookRounds.map((r) => r.three.p50)) }, p99: { none: median(webhookRounds.map((r) => r.none.p99)), three: median(webhookRounds.map((r) => r.three.p99)) } },
 		notificationsPerRound: NOTIFICATIONS,
+		...(hundred ? { google100: hundred } : {}),
 	});
 	console.log("\nwrote bench/results.json");
 }

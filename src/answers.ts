@@ -40,6 +40,18 @@ export class Refusal extends Error {
 }
 
 /**
+ * The store said the token or transaction id it was asked about does not exist (for this app, product or purchase
+ * type). A refusal like any other; the service remembers it for a short while (src/quota/recall.ts) so that the same
+ * junk costs one store call, not one per request.
+ */
+export class UnknownToStore extends Refusal {
+	constructor(code: RefusalCode, message: string, raw?: unknown) {
+		super(code, message, raw);
+		this.name = "UnknownToStore";
+	}
+}
+
+/**
  * The store could not be asked, or did not answer sensibly: an outage, a timeout, a 5xx, a 429, a shape we do
  * not understand. Never a "no": callers answer non-200 so the app retries.
  */
@@ -47,7 +59,12 @@ export class StoreUnreachable extends Error {
 	constructor(
 		readonly store: Store,
 		message: string,
-		readonly options: { retryAfterSeconds?: number; cause?: unknown } = {},
+		readonly options: {
+			retryAfterSeconds?: number;
+			cause?: unknown;
+			/** The store answered that this app's quota is used up (429): its limiter holds every caller until retryAfterSeconds. */
+			throttled?: boolean;
+		} = {},
 	) {
 		super(message);
 		this.name = "StoreUnreachable";

@@ -8,6 +8,7 @@ import { notificationRoutes } from "./routes/notifications";
 import { liveRoutes, liveTokenRoutes } from "./routes/live";
 import { lookupRoutes } from "./routes/lookups";
 import { purchaseRoutes } from "./routes/purchases";
+import { statsRoutes } from "./routes/stats";
 import { supportRoutes } from "./routes/support";
 import { userRoutes } from "./routes/users";
 import { verifyRoutes } from "./routes/verify";
@@ -16,6 +17,7 @@ import { consumeDeadLetters, consumeEvents, type EventMessage } from "./events/c
 
 export { UserChannel } from "./events/channel";
 export { TransactionClaim } from "./ledger/claim";
+export { UpstreamLimiter } from "./quota/limiter";
 
 const app = createApp();
 app.route("/health", healthRoutes);
@@ -29,6 +31,8 @@ app.route("/v1/users", userRoutes);
 app.route("/v1/users", liveTokenRoutes);
 app.use("/v1/webhooks/*", requireApiKey);
 app.route("/v1/webhooks", webhookRoutes);
+app.use("/v1/stats/*", requireApiKey);
+app.route("/v1/stats", statsRoutes);
 app.route("/v1/live", liveRoutes);
 app.route("/v1/notifications", notificationRoutes);
 

@@ -67,6 +67,11 @@ export interface Purchase {
 	asOf: number;
 	/** The store's own answer, as received (decoded JWS payload for Apple). */
 	raw: unknown;
+	/**
+	 * The store account the store confirmed this for, where the evidence must name one (Amazon's user id, which RVS
+	 * checks the receipt against). A replay naming another account is asked of the store, never answered from here.
+	 */
+	storeUserId?: string;
 }
 
 /** The fields access depends on; history rows and purchases both have them. */

@@ -19,7 +19,7 @@ async function verified(jws: string) {
 
 /** What Get All Subscription Statuses says of a subscription now: status, signed transaction and renewal info, decoded. */
 async function subscriptionStatus(transactionId: string) {
-	const client = apiClientFor(testApp(APPLE_SAMPLE.appId).apple!, testConfig())!;
+	const client = apiClientFor(testApp(APPLE_SAMPLE.appId), testConfig())!;
 	const { value } = await client.getAllSubscriptionStatuses(transactionId, { environment: "Production" });
 	const last = value.data[0]!.lastTransactions[0]!;
 	return { status: last.status, transaction: await verified(last.signedTransactionInfo), renewal: await verified(last.signedRenewalInfo!) };
@@ -125,7 +125,7 @@ describe("an App Store purchase created through the admin API", () => {
 		await appleEmulator.createSubscription({ renewalOf: first.transactionId, productId: "premium_yearly", upgrade: true });
 		const { payload } = await appleEmulator.notify(first.transactionId, "DID_CHANGE_RENEWAL_PREF", "UPGRADE");
 		expect(await verified(payload.data.signedTransactionInfo)).toMatchObject({ transactionId: first.transactionId, isUpgraded: true });
-		const client = apiClientFor(testApp(APPLE_SAMPLE.appId).apple!, testConfig())!;
+		const client = apiClientFor(testApp(APPLE_SAMPLE.appId), testConfig())!;
 		const { value } = await client.getTransactionInfo(first.transactionId, { environment: "Production" });
 		expect(await verified(value.signedTransactionInfo)).toHaveProperty("isUpgraded", true);
 	});

@@ -102,6 +102,19 @@ describe("RVS's answers", () => {
 		expect((await verify(amazonVerifyBody(other))).body).toMatchObject({ complete_purchase: false, code: "invalid_purchase", reason: expect.stringContaining("RVS 497") });
 	});
 
+	it("a replay by its owner is answered from the ledger without asking RVS; one naming another Amazon user asks RVS", async () => {
+		const receipt = await amazonEmulator.createReceipt({ productId: "premium_lifetime" });
+		const owner = uniqueUser();
+		expect((await verify(amazonVerifyBody(receipt, { userIdentifier: owner }))).body).toEqual({ complete_purchase: true });
+		const calls = await emulator.calls(receipt.receiptId, "amazon.rvs");
+		expect(calls).toBe(1);
+		expect((await verify(amazonVerifyBody(receipt, { userIdentifier: owner }))).body).toEqual({ complete_purchase: true });
+		expect(await emulator.calls(receipt.receiptId, "amazon.rvs")).toBe(calls);
+		const otherAmazonUser = { ...receipt, localVerificationData: JSON.stringify({ userId: "another-amazon-user" }) };
+		expect((await verify(amazonVerifyBody(otherAmazonUser, { userIdentifier: owner }))).body).toMatchObject({ complete_purchase: false, code: "invalid_purchase" });
+		expect(await emulator.calls(receipt.receiptId, "amazon.rvs")).toBe(calls + 1);
+	});
+
 	it("410 (a receipt no longer valid) is refused as canceled", async () => {
 		const receipt = await amazonEmulator.createReceipt({ productId: "premium_lifetime" });
 		await amazonEmulator.updateReceipt(receipt.receiptId, { gone: true });

@@ -190,13 +190,14 @@ describe("POST /v1/purchases/validate for the App Store", () => {
 		expect(await json(await call("POST", "/v1/purchases/validate", { ...base, receipt: tx.receipt, transactionId: tx.transactionId }, bearer()))).toMatchObject({ success: true, seen_before: true });
 	});
 
-	it("records a refund made after the grant in the history when Apple reports it", async () => {
+	it("records a refund made after the grant in the history when Apple reports it (asked for a fresh answer)", async () => {
 		const tx = await appleEmulator.createTransaction();
 		const userId = uniqueUser();
 		const body = { store: "app_store", userId, productId: "premium_lifetime", transactionId: tx.transactionId };
 		expect((await json(await call("POST", "/v1/purchases/validate", body, bearer()))).success).toBe(true);
 		await appleEmulator.updateTransaction(tx.transactionId, { revoked: "REFUND_FULL" });
-		expect(await json(await call("POST", "/v1/purchases/validate", body, bearer()))).toMatchObject({ success: false, code: "refunded" });
+		// Without the notification, the ledger still holds Apple's earlier word: a replay within freshness would grant.
+		expect(await json(await call("POST", "/v1/purchases/validate", { ...body, fresh: true }, bearer()))).toMatchObject({ success: false, code: "refunded" });
 		const history = await json(await call("GET", `/v1/users/${userId}/purchases`, undefined, bearer()));
 		expect(history.purchases).toEqual([expect.objectContaining({ transactionId: tx.transactionId, state: "refunded", entitled: false })]);
 	});

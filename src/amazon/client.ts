@@ -1,5 +1,6 @@
 import { InvalidEvidence, Misconfigured, StoreUnreachable } from "../answers";
 import { readJson, retryAfterSeconds, storeFetch } from "../fetch";
+import { withinQuota, type QuotaContext } from "../quota/gate";
 import { createLogger } from "../log";
 import { RvsError, RvsReceipt } from "./schemas";
 
@@ -41,6 +42,8 @@ export interface RvsClientOptions {
 	/** endpoints.amazon */
 	endpoint: string;
 	timeoutMs: number;
+	/** The app's quota for RVS (src/quota/gate.ts); without it, calls are not counted. */
+	quota?: QuotaContext;
 }
 
 /** Apps whose shared secret Amazon refused, so the operator is told once per isolate (until Amazon takes it again). */
@@ -57,14 +60,16 @@ export class AmazonRvsClient {
 	async verifyReceiptId(amazonUserId: string, receiptId: string): Promise<{ value: RvsReceipt; raw: unknown }> {
 		const { endpoint, sandbox, sharedSecret, timeoutMs } = this.options;
 		const url = `${endpoint}${sandbox ? "/sandbox" : ""}/version/1.0/verifyReceiptId/developer/${enc(sharedSecret)}/user/${enc(amazonUserId)}/receiptId/${enc(receiptId)}`;
-		let response: Response;
-		try {
-			response = await storeFetch("amazon", url, { headers: { accept: "application/json" } }, timeoutMs);
-		} catch (err) {
-			if (err instanceof StoreUnreachable) throw new StoreUnreachable("amazon", this.#redact(err.message), { cause: this.#redactError(err.options.cause) });
-			throw err;
-		}
-		return this.#judge(response, receiptId);
+		return withinQuota(this.options.quota, { store: "amazon", bucket: "receipts", environment: sandbox ? "Sandbox" : "Production" }, async () => {
+			let response: Response;
+			try {
+				response = await storeFetch("amazon", url, { headers: { accept: "application/json" } }, timeoutMs);
+			} catch (err) {
+				if (err instanceof StoreUnreachable) throw new StoreUnreachable("amazon", this.#redact(err.message), { cause: this.#redactError(err.options.cause) });
+				throw err;
+			}
+			return this.#judge(response, receiptId);
+		});
 	}
 
 	async #judge(response: Response, receiptId: string): Promise<{ value: RvsReceipt; raw: unknown }> {
@@ -79,7 +84,7 @@ export class AmazonRvsClient {
 		}
 		if (status === 429 || status >= 500) {
 			await response.body?.cancel();
-			throw new StoreUnreachable("amazon", `Amazon answered ${status}`, { retryAfterSeconds: retryAfterSeconds(response) });
+			throw new StoreUnreachable("amazon", `Amazon answered ${status}`, { retryAfterSeconds: retryAfterSeconds(response), throttled: status === 429 });
 		}
 		const raw = this.#scrub(await response.json().catch(() => null));
 		switch (status) {

@@ -1,4 +1,4 @@
-import { NotConfigured, Refusal } from "../answers";
+import { NotConfigured, Refusal, UnknownToStore } from "../answers";
 import type { AppConfig, Config } from "../config/schema";
 import type { Purchase, PurchaseKind, PurchaseState } from "../purchase";
 import { AmazonRejected, AmazonRvsClient } from "./client";
@@ -23,7 +23,14 @@ export interface AmazonEvidence {
 export function amazonClientFor(app: AppConfig, config: Config): AmazonRvsClient {
 	// Not a verdict on the purchase: the deployment lacks what it needs to ask Amazon, so never a "no".
 	if (!app.amazon) throw new NotConfigured(`app ${app.id} is not configured for the Amazon Appstore (apps[].amazon in APPS_CONFIG)`, "store");
-	return new AmazonRvsClient({ appId: app.id, sharedSecret: app.amazon.sharedSecret, sandbox: app.amazon.sandbox, endpoint: config.endpoints.amazon, timeoutMs: config.storeTimeoutMs });
+	return new AmazonRvsClient({
+		appId: app.id,
+		sharedSecret: app.amazon.sharedSecret,
+		sandbox: app.amazon.sandbox,
+		endpoint: config.endpoints.amazon,
+		timeoutMs: config.storeTimeoutMs,
+		quota: { appId: app.id, quotas: app.quotas },
+	});
 }
 
 /**
@@ -53,7 +60,7 @@ export async function fetchAmazonPurchase(app: AppConfig, client: AmazonRvsClien
 	if (lookup.productId && lookup.productId !== receipt.productId && lookup.productId !== receipt.termSku) {
 		throw new Refusal("product_mismatch", `the receipt is for product ${receipt.productId}, not ${lookup.productId}`, raw);
 	}
-	const purchase = purchaseFromReceipt(app, receipt, raw, { sandbox: client.sandbox, now });
+	const purchase: Purchase = { ...purchaseFromReceipt(app, receipt, raw, { sandbox: client.sandbox, now }), storeUserId: lookup.amazonUserId };
 	if (purchase.environment === "Sandbox" && !app.acceptSandbox) {
 		throw new Refusal("sandbox_not_accepted", "this is a test purchase and the app does not accept test purchases", raw);
 	}
@@ -63,10 +70,11 @@ export async function fetchAmazonPurchase(app: AppConfig, client: AmazonRvsClien
 /** Amazon's "no", in the words apps match on. */
 export function refusalFor(err: AmazonRejected): Refusal {
 	switch (err.status) {
+		// Remembered for a short while (src/quota/recall.ts): the same junk costs one RVS call, not one per request.
 		case 400:
-			return new Refusal("invalid_purchase", `Amazon does not recognise this receipt id (RVS 400: ${err.reason})`, err.raw);
+			return new UnknownToStore("invalid_purchase", `Amazon does not recognise this receipt id (RVS 400: ${err.reason})`, err.raw);
 		case 497:
-			return new Refusal("invalid_purchase", `Amazon does not recognise this Amazon user id for the receipt (RVS 497: ${err.reason})`, err.raw);
+			return new UnknownToStore("invalid_purchase", `Amazon does not recognise this Amazon user id for the receipt (RVS 497: ${err.reason})`, err.raw);
 		case 410:
 			// Amazon: a receipt that is no longer valid is to be treated as cancelled.
 			return new Refusal("canceled", `Amazon says the receipt is no longer valid (RVS 410: ${err.reason})`, err.raw);

@@ -3,6 +3,7 @@ import * as z from "zod";
 import type { AppleAppConfig, Endpoints } from "../config/schema";
 import { readJson, retryAfterSeconds, storeFetch } from "../fetch";
 import { Misconfigured, StoreUnreachable } from "../answers";
+import { withinQuota, type QuotaContext } from "../quota/gate";
 
 /**
  * App Store Server API calls (https://developer.apple.com/documentation/appstoreserverapi). Each request carries a fresh ES256 bearer
@@ -31,6 +32,8 @@ export class AppleRejected extends Error {
  */
 const REJECTING_CODES = new Set([4000006, 4000048, 4040005, 4040010]);
 const TRANSACTION_ID_NOT_FOUND = 4040010;
+/** RateLimitExceededError, answered with HTTP 429 and a Retry-After in epoch milliseconds. */
+const RATE_LIMIT_EXCEEDED = 4290000;
 
 /** Apple refuses tokens living longer than 60 minutes; 5 minutes, as Apple's own libraries use, is plenty for one call. */
 const TOKEN_LIFETIME_SECONDS = 300;
@@ -67,6 +70,15 @@ export interface AppStoreServerApiOptions {
 	credentials: AppleApiCredentials;
 	endpoints: Endpoints;
 	timeoutMs: number;
+	/** The app whose quota the calls spend (src/quota/gate.ts). */
+	quota?: QuotaContext;
+}
+
+/** Apple limits each endpoint apart (https://developer.apple.com/documentation/appstoreserverapi/identifying-rate-limits): the bucket a path spends. */
+function bucketOf(path: string): string {
+	if (path.startsWith("/inApps/v1/subscriptions/")) return "subscription_statuses";
+	if (path.startsWith("/inApps/v1/notifications/history")) return "notification_history";
+	return "transactions";
 }
 
 /** Where to look: one known environment, or Production first and Sandbox only when the app accepts Sandbox. */
@@ -120,7 +132,11 @@ export class AppStoreServerApiClient {
 		return value;
 	}
 
-	async #get<S extends z.ZodType>(environment: AppleApiEnvironment, path: string, schema: S, postBody?: unknown): Promise<{ value: z.infer<S>; raw: unknown }> {
+	#get<S extends z.ZodType>(environment: AppleApiEnvironment, path: string, schema: S, postBody?: unknown): Promise<{ value: z.infer<S>; raw: unknown }> {
+		return withinQuota(this.options.quota, { store: "app_store", bucket: bucketOf(path), environment }, () => this.#getOnce(environment, path, schema, postBody));
+	}
+
+	async #getOnce<S extends z.ZodType>(environment: AppleApiEnvironment, path: string, schema: S, postBody?: unknown): Promise<{ value: z.infer<S>; raw: unknown }> {
 		const { endpoints, timeoutMs } = this.options;
 		const base = environment === "Production" ? endpoints.appleProduction : endpoints.appleSandbox;
 		const token = await this.#bearerToken();
@@ -154,6 +170,7 @@ export class AppStoreServerApiClient {
 		// any code we do not know: no verdict, so the app should retry.
 		throw new StoreUnreachable("app_store", `the App Store Server API (${environment}) answered ${response.status}${errorCode === undefined ? "" : ` (errorCode ${errorCode})`}`, {
 			retryAfterSeconds: appleRetryAfterSeconds(response),
+			throttled: response.status === 429 || errorCode === RATE_LIMIT_EXCEEDED,
 		});
 	}
 

@@ -2,6 +2,7 @@ import * as z from "zod";
 import type { Endpoints } from "../config/schema";
 import { readJson, retryAfterSeconds, storeFetch } from "../fetch";
 import { InvalidEvidence, Refusal, StoreUnreachable } from "../answers";
+import { withinQuota, type QuotaContext } from "../quota/gate";
 
 /**
  * Apple's legacy verifyReceipt (https://developer.apple.com/documentation/appstorereceipts/verifyreceipt), for apps that have only a shared secret. Deprecated by Apple but
@@ -52,6 +53,8 @@ export interface VerifyReceiptOptions {
 	acceptSandbox: boolean;
 	endpoints: Endpoints;
 	timeoutMs: number;
+	/** The app whose quota the calls spend (src/quota/gate.ts). */
+	quota?: QuotaContext;
 }
 
 // All _ms values are decimal strings (https://developer.apple.com/documentation/appstorereceipts/responsebody).
@@ -101,15 +104,19 @@ const REFUSED: Record<number, string> = {
 };
 
 export async function verifyReceipt(receiptData: string, options: VerifyReceiptOptions): Promise<VerifiedReceipt> {
-	const production = await post(options.endpoints.appleReceiptProduction, receiptData, options);
+	const production = await post(options.endpoints.appleReceiptProduction, receiptData, options, "Production");
 	if (production.status !== SANDBOX_RECEIPT) return judge(production, "Production");
 	if (!options.acceptSandbox) {
 		throw new Refusal("sandbox_not_accepted", "this is a Sandbox receipt and the app does not accept Sandbox purchases");
 	}
-	return judge(await post(options.endpoints.appleReceiptSandbox, receiptData, options), "Sandbox");
+	return judge(await post(options.endpoints.appleReceiptSandbox, receiptData, options, "Sandbox"), "Sandbox");
 }
 
-async function post(url: string, receiptData: string, options: VerifyReceiptOptions): Promise<{ status: number; body: unknown }> {
+function post(url: string, receiptData: string, options: VerifyReceiptOptions, environment: "Production" | "Sandbox"): Promise<{ status: number; body: unknown }> {
+	return withinQuota(options.quota, { store: "app_store", bucket: "verify_receipt", environment }, () => postOnce(url, receiptData, options));
+}
+
+async function postOnce(url: string, receiptData: string, options: VerifyReceiptOptions): Promise<{ status: number; body: unknown }> {
 	const body = {
 		"receipt-data": receiptData,
 		...(options.sharedSecret === undefined ? {} : { password: options.sharedSecret }),
@@ -128,7 +135,7 @@ async function post(url: string, receiptData: string, options: VerifyReceiptOpti
 	}
 	if (!response.ok) {
 		await response.body?.cancel();
-		throw new StoreUnreachable("app_store", `verifyReceipt answered HTTP ${response.status}`, { retryAfterSeconds: retryAfterSeconds(response) });
+		throw new StoreUnreachable("app_store", `verifyReceipt answered HTTP ${response.status}`, { retryAfterSeconds: retryAfterSeconds(response), throttled: response.status === 429 });
 	}
 	const json = await readJson("app_store", response);
 	const envelope = Envelope.safeParse(json);

@@ -1,6 +1,6 @@
 import type { AppConfig, AppleAppConfig, Config } from "../config/schema";
 import { type Purchase } from "../purchase";
-import { NotConfigured, Refusal } from "../answers";
+import { NotConfigured, Refusal, UnknownToStore } from "../answers";
 import { AppleRejected, AppStoreServerApiClient, type AppleApiEnvironment, type Lookup } from "./api-client";
 import { AppleReceiptError, AppleVerificationError } from "./errors";
 import { checkClaim, purchaseFromReceipt, purchaseFromTransaction, type AppleClaim } from "./judge";
@@ -45,7 +45,7 @@ export async function verifyAppleEvidence(app: AppConfig, config: Config, eviden
 	// wrapper app never takes them for a "no" (and refunds).
 	if (!apple) throw new NotConfigured(`app ${app.id} is not configured for the App Store (apps[].apple in APPS_CONFIG)`, "store");
 	const claim: AppleClaim = { productId: evidence.productId, userId: evidence.userId };
-	const ctx: Context = { app, apple, config, claim, client: apiClientFor(apple, config), now };
+	const ctx: Context = { app, apple, config, claim, client: apiClientFor(app, config), now };
 	switch (evidence.form) {
 		case "signed_transaction":
 			return fromSignedTransaction(ctx, evidence.signedTransaction);
@@ -54,6 +54,41 @@ export async function verifyAppleEvidence(app: AppConfig, config: Config, eviden
 		case "transaction_id":
 			return fromTransactionId(ctx, evidence.transactionId);
 	}
+}
+
+/**
+ * The transaction id this evidence claims, read without asking Apple, where there is one to read: a transaction id,
+ * or the claimed transaction of a receipt this service can verify. Used only to find what the ledger already holds
+ * (src/ledger/replay.ts); undefined when only Apple can tell (a signed transaction needs no call anyway).
+ */
+export function appleTransactionIdOf(app: AppConfig, evidence: AppleEvidence): string | undefined {
+	const apple = app.apple;
+	if (!apple) return undefined;
+	switch (evidence.form) {
+		case "transaction_id":
+			return apple.api ? evidence.transactionId : undefined;
+		case "receipt": {
+			if (!apple.api && apple.sharedSecret === undefined) return undefined;
+			try {
+				const parsed = parseAppReceipt(evidence.receipt);
+				if (parsed.bundleId !== apple.bundleId) return undefined;
+				return pickClaimed(parsed.inApp, evidence.transactionId, evidence.productId, (t) => t.purchaseDate ?? 0).transactionId;
+			} catch {
+				// Unreadable here: the usual path says why.
+				return undefined;
+			}
+		}
+		case "signed_transaction":
+			return undefined;
+	}
+}
+
+/** The App Store quota bucket this evidence would spend, if any. */
+export function appleBucketOf(app: AppConfig, evidence: AppleEvidence): string | undefined {
+	const apple = app.apple;
+	if (!apple) return undefined;
+	if (evidence.form === "signed_transaction") return apple.api && apple.refreshSignedTransactions ? "transactions" : undefined;
+	return apple.api ? "transactions" : evidence.form === "receipt" ? "verify_receipt" : undefined;
 }
 
 /** How many transactions of one receipt a check looks up (one App Store Server API call each). */
@@ -66,7 +101,7 @@ const MAX_RECEIPT_LOOKUPS = 50;
 export async function listAppleEvidence(app: AppConfig, config: Config, evidence: AppleEvidence, now = Date.now()): Promise<Purchase[]> {
 	const apple = app.apple;
 	if (!apple) throw new NotConfigured(`app ${app.id} is not configured for the App Store (apps[].apple in APPS_CONFIG)`, "store");
-	const ctx: Context = { app, apple, config, claim: { productId: evidence.productId, userId: evidence.userId }, client: apiClientFor(apple, config), now };
+	const ctx: Context = { app, apple, config, claim: { productId: evidence.productId, userId: evidence.userId }, client: apiClientFor(app, config), now };
 	switch (evidence.form) {
 		case "signed_transaction": {
 			const tx = await verifyTransaction(ctx, evidence.signedTransaction);
@@ -100,9 +135,17 @@ export async function listAppleEvidence(app: AppConfig, config: Config, evidence
 	}
 }
 
-export function apiClientFor(apple: AppleAppConfig, config: Config): AppStoreServerApiClient | undefined {
-	if (!apple.api) return undefined;
-	return new AppStoreServerApiClient({ bundleId: apple.bundleId, credentials: apple.api, endpoints: config.endpoints, timeoutMs: config.storeTimeoutMs });
+/** The app's App Store Server API client, spending the app's quota; none without API credentials. */
+export function apiClientFor(app: AppConfig, config: Config): AppStoreServerApiClient | undefined {
+	const apple = app.apple;
+	if (!apple?.api) return undefined;
+	return new AppStoreServerApiClient({
+		bundleId: apple.bundleId,
+		credentials: apple.api,
+		endpoints: config.endpoints,
+		timeoutMs: config.storeTimeoutMs,
+		quota: { appId: app.id, quotas: app.quotas },
+	});
 }
 
 async function fromSignedTransaction(ctx: Context, jws: string): Promise<Purchase> {
@@ -169,6 +212,7 @@ async function receiptFromApple(ctx: Context, receipt: string) {
 		acceptSandbox: ctx.app.acceptSandbox,
 		endpoints: ctx.config.endpoints,
 		timeoutMs: ctx.config.storeTimeoutMs,
+		quota: { appId: ctx.app.id, quotas: ctx.app.quotas },
 	});
 	if (verified.bundleId !== ctx.apple.bundleId) throw new Refusal("app_mismatch", `the receipt is for bundle ${verified.bundleId}, not ${ctx.apple.bundleId}`);
 	return verified;
@@ -202,7 +246,7 @@ async function lookUpTransaction(ctx: Context, client: AppStoreServerApiClient, 
 	} catch (err) {
 		if (err instanceof AppleRejected) {
 			const where = "environment" in lookup ? lookup.environment : lookup.acceptSandbox ? "Production or Sandbox" : "Production (Sandbox not asked: the app does not accept Sandbox purchases)";
-			throw new Refusal("invalid_purchase", `Apple knows no transaction ${transactionId} for ${ctx.apple.bundleId} in ${where} (errorCode ${err.errorCode})`, err.raw);
+			throw new UnknownToStore("invalid_purchase", `Apple knows no transaction ${transactionId} for ${ctx.apple.bundleId} in ${where} (errorCode ${err.errorCode})`, err.raw);
 		}
 		throw err;
 	}

@@ -1,6 +1,7 @@
 import * as z from "zod";
 import type { TrustStore } from "../apple/chain";
 import { createTrustStore, defaultTrustStore, InvalidTrustedRootError } from "../apple/roots";
+import { allBucketKeys } from "../quota/buckets";
 
 /**
  * The shape of APPS_CONFIG: every app this deployment serves, with its keys and store credentials.
@@ -124,6 +125,47 @@ export const WebhookSchema = z.object({
 		.default(["*"]),
 });
 
+/** One bucket's limit, overriding the store's published one (src/quota/buckets.ts) for accounts granted more. */
+export const QuotaLimitSchema = z
+	.object({
+		limit: z.number({ error: "limit must be a whole number of calls" }).int().min(1, { error: "limit must be at least 1" }),
+		periodSeconds: z.number({ error: "periodSeconds must be a whole number of seconds" }).int().min(1).max(86_400, { error: "periodSeconds must be 1 to 86400" }),
+		/** How many calls may go at once after a quiet spell; default a tenth of the limit. */
+		burst: z.number().int().min(1).optional(),
+	})
+	.refine((q) => q.burst === undefined || q.burst <= q.limit, { error: "burst must not exceed limit", path: ["burst"] });
+
+/** How the service spends each store's request quota: see README "Store quotas". */
+export const QuotasSchema = z.object({
+	/** How long a verification may wait for its turn before it is answered 503 with Retry-After (0 to 10000 ms). */
+	maxWaitMs: z.number().int().min(0).max(10_000, { error: "maxWaitMs must be 0 to 10000" }).default(2_000),
+	/** "<store>.<bucket>" → its limit, e.g. "google_play.subscriptions": {"limit": 6000, "periodSeconds": 60}. */
+	limits: z.record(z.string(), QuotaLimitSchema).default({}),
+});
+
+const ageSeconds = (fallback: number) => z.number({ error: "must be a whole number of seconds" }).int().min(0).max(30 * 86_400, { error: "must be 0 to 2592000 (30 days)" }).default(fallback);
+
+/** How old a store's answer may be and still answer a replay without asking the store again. */
+const FreshnessAgesSchema = (oneTime: number, subscription: number) =>
+	z.object({
+		/** A one-time purchase that is acknowledged (nothing left for the store to undo on its own). */
+		oneTimeSeconds: ageSeconds(oneTime),
+		/** A subscription before its known expiry. */
+		subscriptionSeconds: ageSeconds(subscription),
+	});
+
+export const FreshnessSchema = z.object({
+	/**
+	 * Whether each store's server notifications reach this service for the app, which keeps what the ledger holds
+	 * current. Google defaults to whether Pub/Sub push is configured for it; the App Store to false (App Store Connect
+	 * holds that setting, not this configuration); Amazon to whether the app names its package for Amazon's
+	 * notifications (apps[].amazon.packageName).
+	 */
+	notifications: z.object({ google_play: z.boolean().optional(), app_store: z.boolean().optional(), amazon: z.boolean().optional() }).prefault({}),
+	withNotifications: FreshnessAgesSchema(86_400, 86_400).prefault({}),
+	withoutNotifications: FreshnessAgesSchema(900, 300).prefault({}),
+});
+
 export const ProductKindSchema = z.enum(["consumable", "non_consumable", "subscription"]);
 
 export const AppSchema = z.object({
@@ -155,6 +197,10 @@ export const AppSchema = z.object({
 	webhooks: z.array(WebhookSchema).max(10).default([]),
 	/** Live tokens (POST /v1/users/{id}/live-token): how long one lasts. Signed with a key derived from the app's API keys. */
 	liveTokenSeconds: z.number().int().min(30).max(3600).default(300),
+	/** The stores' request limits this app is held to, and how long a verification may wait for its turn. */
+	quotas: QuotasSchema.prefault({}),
+	/** When a replay may be answered from what the ledger knows, with no store call. */
+	freshness: FreshnessSchema.prefault({}),
 	google: GoogleAppSchema.optional(),
 	apple: AppleAppSchema.optional(),
 	amazon: AmazonAppSchema.optional(),
@@ -210,6 +256,10 @@ export const ConfigSchema = z
 				if (amazonPackages.has(amazonPackage)) ctx.addIssue({ code: "custom", path: ["apps", i, "amazon", "packageName"], message: `package "${amazonPackage}" is named by two apps` });
 				amazonPackages.add(amazonPackage);
 			}
+			const buckets = allBucketKeys();
+			for (const key of Object.keys(app.quotas.limits)) {
+				if (!buckets.includes(key)) ctx.addIssue({ code: "custom", path: ["apps", i, "quotas", "limits", key], message: `no such bucket; one of ${buckets.join(", ")}` });
+			}
 			const catalogue = Object.keys(app.products);
 			if (catalogue.length > 0) {
 				for (const [entitlement, products] of Object.entries(app.entitlements)) {
@@ -246,3 +296,5 @@ export type AppleAppConfig = z.output<typeof AppleAppSchema>;
 export type AmazonAppConfig = z.output<typeof AmazonAppSchema>;
 export type AmazonSnsConfig = z.output<typeof AmazonSnsSchema>;
 export type Endpoints = Config["endpoints"];
+export type QuotasConfig = z.output<typeof QuotasSchema>;
+export type FreshnessConfig = z.output<typeof FreshnessSchema>;

@@ -1,6 +1,7 @@
 import type { Endpoints, GoogleServiceAccount } from "../config/schema";
 import { InvalidEvidence, Misconfigured, StoreUnreachable } from "../answers";
 import { readJson, retryAfterSeconds, storeFetch } from "../fetch";
+import { withinQuota, type QuotaContext } from "../quota/gate";
 import { getAccessToken, invalidateAccessToken } from "./auth";
 import { GoogleErrorEnvelope, ProductPurchase, SubscriptionPurchaseV2, VoidedPurchasesResponse } from "./schemas";
 import type { z } from "zod";
@@ -27,7 +28,25 @@ export interface GooglePlayClientOptions {
 	serviceAccount: GoogleServiceAccount;
 	endpoints: Endpoints;
 	timeoutMs: number;
+	/** The app whose quota the calls spend (src/quota/gate.ts). */
+	quota?: QuotaContext;
 }
+
+/**
+ * Google's quota bucket of a path (https://developers.google.com/android-publisher/quotas): Subscriptions covers
+ * purchases.subscriptions and subscriptionsv2, One-time Purchases covers purchases.products.
+ */
+function bucketOf(path: string): string {
+	if (path.startsWith("purchases/subscriptions")) return "subscriptions";
+	if (path.startsWith("purchases/products")) return "one_time_purchases";
+	return "voided_purchases";
+}
+
+/** Reasons Google gives when a quota is used up: 429 RESOURCE_EXHAUSTED, or a 403 in the usageLimits domain (daily quota). */
+const QUOTA_REASONS = new Set(["rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "dailyLimitExceeded", "RATE_LIMIT_EXCEEDED"]);
+
+/** Marks an attempt to be made again with a fresh access token. */
+const RETRY_WITH_FRESH_TOKEN = Symbol("retry with a fresh token");
 
 export class GooglePlayClient {
 	constructor(private readonly options: GooglePlayClientOptions) {}
@@ -67,31 +86,35 @@ export class GooglePlayClient {
 	}
 
 	async #call<S extends z.ZodType>(method: "GET" | "POST", path: string, schema: S | null): Promise<{ value: z.infer<S>; raw: unknown }> {
-		const { packageName, serviceAccount, endpoints, timeoutMs } = this.options;
+		const { packageName, serviceAccount, endpoints, timeoutMs, quota } = this.options;
 		const url = `${endpoints.googlePlay}/androidpublisher/v3/applications/${enc(packageName)}/${path}`;
-		// One retry with a fresh token if Google says ours is no longer good (revoked, or expired early).
+		// One retry with a fresh token if Google says ours is no longer good (revoked, or expired early). Each attempt
+		// is a call against the bucket's quota.
 		for (let attempt = 0; ; attempt++) {
 			const accessToken = await getAccessToken(serviceAccount, timeoutMs);
-			const response = await storeFetch(
-				"google_play",
-				url,
-				{
-					method,
-					headers: {
-						authorization: `Bearer ${accessToken}`,
-						accept: "application/json",
-						...(method === "POST" ? { "content-type": "application/json" } : {}),
+			const result = await withinQuota(quota, { store: "google_play", bucket: bucketOf(path), environment: "Production" }, async () => {
+				const response = await storeFetch(
+					"google_play",
+					url,
+					{
+						method,
+						headers: {
+							authorization: `Bearer ${accessToken}`,
+							accept: "application/json",
+							...(method === "POST" ? { "content-type": "application/json" } : {}),
+						},
+						...(method === "POST" ? { body: "{}" } : {}),
 					},
-					...(method === "POST" ? { body: "{}" } : {}),
-				},
-				timeoutMs,
-			);
-			if (response.status === 401 && attempt === 0) {
-				invalidateAccessToken(serviceAccount, accessToken);
-				await response.body?.cancel();
-				continue;
-			}
-			return this.#judge(response, schema);
+					timeoutMs,
+				);
+				if (response.status === 401 && attempt === 0) {
+					invalidateAccessToken(serviceAccount, accessToken);
+					await response.body?.cancel();
+					return RETRY_WITH_FRESH_TOKEN;
+				}
+				return this.#judge(response, schema);
+			});
+			if (result !== RETRY_WITH_FRESH_TOKEN) return result;
 		}
 	}
 
@@ -106,13 +129,20 @@ export class GooglePlayClient {
 			if (!parsed.success) throw new StoreUnreachable("google_play", "Google answered a shape this service does not understand");
 			return { value: parsed.data, raw };
 		}
-		if (response.status === 429 || response.status >= 500) {
+		if (response.status >= 500) {
 			await response.body?.cancel();
 			throw new StoreUnreachable("google_play", `Google answered ${response.status}`, { retryAfterSeconds: retryAfterSeconds(response) });
 		}
 		const raw = await response.json().catch(() => null);
 		const envelope = GoogleErrorEnvelope.safeParse(raw);
 		const reason = envelope.success ? (envelope.data.error.errors?.[0]?.reason ?? envelope.data.error.status ?? "unknown") : "unknown";
+		if (response.status === 429 || (response.status === 403 && envelope.success && isQuotaError(envelope.data))) {
+			// This app's quota is used up: not the purchase's fault, nor the credentials'. The limiter holds every caller.
+			throw new StoreUnreachable("google_play", `Google answered ${response.status} (${reason}): quota exceeded`, {
+				retryAfterSeconds: retryAfterSeconds(response) ?? retryDelaySeconds(envelope.success ? envelope.data : undefined),
+				throttled: true,
+			});
+		}
 		switch (response.status) {
 			case 400:
 			case 404:
@@ -133,6 +163,24 @@ export class GooglePlayClient {
 				throw new StoreUnreachable("google_play", `Google answered ${response.status} (${reason})`);
 		}
 	}
+}
+
+function isQuotaError(envelope: GoogleErrorEnvelope): boolean {
+	const { error } = envelope;
+	return error.status === "RESOURCE_EXHAUSTED" || (error.errors ?? []).some((e) => e.domain === "usageLimits" || QUOTA_REASONS.has(e.reason ?? ""));
+}
+
+/**
+ * The wait Google states in its error body, when it sends no Retry-After: a google.rpc.RetryInfo detail whose
+ * retryDelay is a protobuf Duration in JSON ("12s", "1.5s"; https://cloud.google.com/apis/design/errors).
+ */
+export function retryDelaySeconds(envelope: GoogleErrorEnvelope | undefined): number | undefined {
+	for (const detail of envelope?.error.details ?? []) {
+		if (detail["@type"] !== "type.googleapis.com/google.rpc.RetryInfo") continue;
+		const match = /^(\d+(?:\.\d+)?)s$/.exec(String(detail.retryDelay ?? ""));
+		if (match) return Math.max(1, Math.ceil(Number(match[1])));
+	}
+	return undefined;
 }
 
 function enc(segment: string): string {

@@ -73,6 +73,9 @@ export const GoogleErrorEnvelope = z.object({
 		code: z.number().optional(),
 		message: z.string().optional(),
 		status: z.string().optional(),
-		errors: z.array(z.looseObject({ reason: z.string().optional() })).optional(),
+		errors: z.array(z.looseObject({ reason: z.string().optional(), domain: z.string().optional() })).optional(),
+		/** google.rpc details, e.g. RetryInfo {retryDelay: "12s"} on a quota error. */
+		details: z.array(z.looseObject({ "@type": z.string().optional(), retryDelay: z.string().optional() })).optional(),
 	}),
 });
+export type GoogleErrorEnvelope = z.infer<typeof GoogleErrorEnvelope>;

@@ -1,6 +1,6 @@
 import type { AppConfig, Config } from "../config/schema";
 import type { Purchase, PurchaseKind, PurchaseState } from "../purchase";
-import { NotConfigured, Refusal } from "../answers";
+import { NotConfigured, Refusal, UnknownToStore } from "../answers";
 import { GooglePlayClient, GoogleRejected } from "./client";
 import type { ProductPurchase, SubscriptionPurchaseV2 } from "./schemas";
 
@@ -32,6 +32,7 @@ export function googleClientFor(app: AppConfig, config: Config): GooglePlayClien
 		serviceAccount: app.google.serviceAccount,
 		endpoints: config.endpoints,
 		timeoutMs: config.storeTimeoutMs,
+		quota: { appId: app.id, quotas: app.quotas },
 	});
 }
 
@@ -47,15 +48,24 @@ export type GoogleLookup = { type: "product"; productId: string; token: string }
 /** Verifies evidence a caller sent: the app's own JSON may refuse early, then Google's answer must match the claim. */
 export async function verifyGooglePurchase(app: AppConfig, config: Config, evidence: GoogleEvidence, now = Date.now()): Promise<Purchase> {
 	const client = googleClientFor(app, config);
+	const type = googleLookupOf(app, evidence);
+	return fetchGooglePurchase(app, client, { type, productId: evidence.productId, token: evidence.purchaseToken }, now);
+}
+
+/**
+ * What Google would be asked about this evidence, without asking: the endpoint (one-time product or subscription).
+ * The app's own JSON contradicting the claim is refused here, before anyone is asked.
+ */
+export function googleLookupOf(app: AppConfig, evidence: GoogleEvidence): "product" | "subscription" {
+	if (!app.google) throw new NotConfigured(`app ${app.id} is not configured for Google Play (apps[].google in APPS_CONFIG)`, "store");
 	const { appSays } = evidence;
-	if (appSays?.packageName !== undefined && appSays.packageName !== client.packageName) {
+	if (appSays?.packageName !== undefined && appSays.packageName !== app.google.packageName) {
 		throw new Refusal("app_mismatch", `the purchase is for package ${appSays.packageName}, not this app's`);
 	}
 	if (appSays?.productId !== undefined && appSays.productId !== evidence.productId) {
 		throw new Refusal("product_mismatch", `the purchase JSON is for product ${appSays.productId}, not ${evidence.productId}`);
 	}
-	const type = googlePurchaseType(app, evidence.productId, evidence.typeHint);
-	return fetchGooglePurchase(app, client, { type, productId: evidence.productId, token: evidence.purchaseToken }, now);
+	return googlePurchaseType(app, evidence.productId, evidence.typeHint);
 }
 
 /**
@@ -73,7 +83,7 @@ export async function fetchGooglePurchase(app: AppConfig, client: GooglePlayClie
 	} catch (err) {
 		if (err instanceof GoogleRejected) {
 			const what = lookup.productId === undefined ? "" : ` and product ${lookup.productId}`;
-			throw new Refusal("invalid_purchase", `Google does not recognise this purchase token for package ${client.packageName}${what}`, err.raw);
+			throw new UnknownToStore("invalid_purchase", `Google does not recognise this purchase token for package ${client.packageName}${what}`, err.raw);
 		}
 		throw err;
 	}

@@ -64,6 +64,30 @@ export type ClaimOutcome =
 	/** D1 could not say whether someone already owns this subscription: no decision yet, the caller retries. */
 	| { status: "undecided"; history: Exclude<HistoryWrite, "recorded"> };
 
+/** A replay of evidence the claim may answer from what it holds (src/ledger/replay.ts), with the app's freshness policy. */
+export interface ReplayRequest {
+	appId: string;
+	userId: string;
+	productId: string;
+	/** What the evidence says the purchase is, where it says (Google's endpoint choice; the app's catalogue). */
+	kind?: "one_time" | "subscription";
+	/** The store account the evidence names (Amazon's user id): the held transaction must have been confirmed for it. */
+	storeUserId?: string;
+	restore: boolean;
+	transferOnRestore: boolean;
+	acceptSandbox: boolean;
+	/** How old the store's last word may be, per kind. */
+	maxAgeMs: { oneTime: number; subscription: number };
+}
+
+export type ReplayOutcome =
+	| { status: "granted"; purchase: Purchase; firstSeenAt: number; history: HistoryWrite; bookmark: string | null }
+	/** A state the store stated and that no later word can undo (a Google refund): the same "no" the store would give. */
+	| { status: "refused"; code: RefusalCode; seenBefore: boolean; purchase: Purchase }
+	| { status: "owned_by_another_user"; firstSeenAt: number }
+	/** Only the store can answer this: never seen, unowned, stale, lapsed, in grace or on hold, or not what was presented. */
+	| { status: "ask_store"; why: string };
+
 /** A store's statement about one transaction, brought by a notification or the catch-up rather than by a user. */
 export type Statement =
 	| { kind: "purchase"; purchase: Purchase }
@@ -234,6 +258,11 @@ function readPurchase(text: string): Purchase {
 	} as Purchase;
 }
 
+/** A state no later statement changes (src/ledger/merge.ts): a Google refund or revocation, a superseded purchase. */
+function isFinal(purchase: Purchase): boolean {
+	return purchase.state === "superseded" || (purchase.store === "google_play" && (purchase.state === "refunded" || purchase.state === "revoked"));
+}
+
 /** The purchase (as the claim holds it) is something its owner may be granted now. */
 function grants(purchase: Purchase, now: number): boolean {
 	// A consumable already consumed was delivered: its owner presenting it again (an app finishing the transaction
@@ -307,6 +336,51 @@ export class TransactionClaim extends DurableObject<Env> {
 		const history = await this.#settle();
 		const owned = this.#unit()!;
 		return { status: "granted", seenBefore: ownedBefore !== null, ownerUserId: userId, firstSeenAt: owned.first_seen_at, history, purchase, bookmark: this.#bookmark };
+	}
+
+	/**
+	 * A user presents evidence of a transaction this claim may already hold: answer from what the stores last said, if
+	 * that is recent enough under the app's policy and grants access, with no store call. Another user is refused
+	 * from ownership alone, as claim() would refuse them whatever the store said. Anything else is for the store:
+	 * the caller verifies the evidence and calls claim().
+	 */
+	async replay(transactionId: string, request: ReplayRequest): Promise<ReplayOutcome> {
+		const unit = this.#unit();
+		const row = this.#txn(transactionId);
+		if (!unit || !row) return { status: "ask_store", why: "unknown" };
+		if (unit.app_id !== request.appId) return { status: "owned_by_another_user", firstSeenAt: unit.first_seen_at };
+		const now = Date.now();
+		const subscription = unit.subscription === 1;
+		const purchase = this.#standing(transactionId, subscription, now);
+		if (unit.revoked === 1) return { status: "refused", code: "revoked", seenBefore: false, purchase };
+		const owner = unit.user_id;
+		if (owner === null) return { status: "ask_store", why: "unclaimed" };
+		if (owner !== request.userId) {
+			if (request.restore && request.transferOnRestore) return { status: "ask_store", why: "transfer_on_restore" };
+			this.#emit("ownership.refused", purchase, { fromUserId: owner, toUserId: owner, presentedBy: request.userId, action: "refused" });
+			await this.#settle();
+			return { status: "owned_by_another_user", firstSeenAt: unit.first_seen_at };
+		}
+		if (request.kind !== undefined && (request.kind === "subscription") !== subscription) return { status: "ask_store", why: "kind" };
+		const presented = readPurchase(row.purchase);
+		if (subscription ? purchase.productId !== request.productId && presented.productId !== request.productId : unit.product_id !== request.productId) {
+			return { status: "ask_store", why: "product" };
+		}
+		if (purchase.environment === "Sandbox" && !request.acceptSandbox) return { status: "ask_store", why: "sandbox" };
+		// Evidence naming another store account than the one the store confirmed: only the store can say (Amazon: 497).
+		if (request.storeUserId !== undefined && presented.storeUserId !== request.storeUserId) return { status: "ask_store", why: "store_user" };
+		if (isFinal(purchase)) return { status: "refused", code: refusalFor(purchase.state), seenBefore: true, purchase };
+		const state = currentState(purchase, now);
+		// Lapsed, in grace, on hold, paused, refunded: asked again, the store may say otherwise now.
+		const settled = subscription ? state === "active" || state === "canceled" : state === "active" || (purchase.kind === "consumable" && state === "consumed");
+		if (!settled) return { status: "ask_store", why: `state ${state}` };
+		const maxAge = subscription ? request.maxAgeMs.subscription : request.maxAgeMs.oneTime;
+		if (now - purchase.asOf > maxAge) return { status: "ask_store", why: "stale" };
+		// An unacknowledged Google purchase is refunded by Google after three days: until the claim has acknowledged it, ask.
+		if (!subscription && purchase.needsAcknowledgement && this.#txn(purchase.transactionId)?.ack_state !== "done") return { status: "ask_store", why: "unacknowledged" };
+		if (request.restore) this.#emit("purchase.restored", purchase);
+		const history = await this.#settle();
+		return { status: "granted", purchase, firstSeenAt: unit.first_seen_at, history, bookmark: this.#bookmark };
 	}
 
 	/**

@@ -27,7 +27,7 @@ export interface Grant {
  * The claim's RPC methods with the class's own types. RPC carries a purchase's `raw` (the store's JSON) as it is,
  * but TypeScript cannot prove `unknown` serializable and would drop those results from the stub's types.
  */
-export type ClaimApi = Pick<TransactionClaim, "claim" | "apply" | "record" | "consume" | "ping" | "transfer">;
+export type ClaimApi = Pick<TransactionClaim, "claim" | "replay" | "apply" | "record" | "consume" | "ping" | "transfer">;
 
 /** The claim object of a store's transaction or subscription. */
 export function claimStub(env: Env, store: string, unitId: string): ClaimApi {
@@ -61,7 +61,7 @@ export async function grantPurchase(env: Env, app: AppConfig, config: Config, ve
 	}
 }
 
-function historyProblem(history: "unavailable" | "schema_missing"): Error {
+export function historyProblem(history: "unavailable" | "schema_missing"): Error {
 	return history === "schema_missing"
 		? new Misconfigured(`the purchase is valid, but D1 has no schema: ${APPLY_MIGRATIONS}`)
 		: new HistoryUnavailable("the purchase is valid and reserved for this user, but could not be recorded yet; retry");

@@ -87,7 +87,7 @@ async function googleVoided(env: Env, config: Config, app: AppConfig, log: Logge
 }
 
 async function appleHistory(env: Env, config: Config, app: AppConfig, environment: AppleApiEnvironment, log: Logger, now: number): Promise<CatchUpReport> {
-	const client = apiClientFor(app.apple!, config)!;
+	const client = apiClientFor(app, config)!;
 	return runSource(env, app, `apple.history.${environment}`, { firstLookbackMs: FIRST_LOOKBACK_MS.apple, oldestMs: OLDEST_MS.apple }, now, log, {
 		async page(window, token): Promise<Page<{ signedPayload: string }>> {
 			const value = await client.getNotificationHistory(environment, { startDate: window.start, endDate: window.end }, token);

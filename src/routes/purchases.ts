@@ -16,9 +16,10 @@ import {
 } from "../http/fields";
 import { BOOKMARK_HEADER } from "../http/session";
 import { parseJsonBody } from "../http/validate";
-import { claimStub, grantPurchase } from "../ledger/grant";
+import { claimStub } from "../ledger/grant";
 import { Refusal, StoreUnreachable } from "../answers";
-import { verifyEvidence, type Evidence } from "../verification";
+import { grantEvidence, type Upstream } from "../grant-evidence";
+import type { Evidence } from "../verification";
 
 /**
  * The server API, for an app's own backend: Bearer API key, Nakama-style answers.
@@ -38,6 +39,7 @@ export const ValidateBody = z
 				purchaseToken: purchaseTokenField,
 				type: z.enum(["product", "subscription"], { error: 'must be "product" or "subscription"' }).optional(),
 				restore: z.boolean({ error: "must be true or false" }).optional(),
+				fresh: z.boolean({ error: "must be true or false" }).optional(),
 			}),
 			z.object({
 				store: z.literal("app_store"),
@@ -47,6 +49,7 @@ export const ValidateBody = z
 				transactionId: transactionIdField.optional(),
 				receipt: receiptField.optional(),
 				restore: z.boolean({ error: "must be true or false" }).optional(),
+				fresh: z.boolean({ error: "must be true or false" }).optional(),
 			}),
 			z.object({
 				store: z.literal("amazon"),
@@ -55,6 +58,7 @@ export const ValidateBody = z
 				receiptId: receiptIdField,
 				amazonUserId: amazonUserIdField,
 				restore: z.boolean({ error: "must be true or false" }).optional(),
+				fresh: z.boolean({ error: "must be true or false" }).optional(),
 			}),
 		],
 		{ error: 'must be "google_play", "app_store" or "amazon"' },
@@ -62,18 +66,18 @@ export const ValidateBody = z
 	.transform((body, ctx) => {
 		if (body.store === "google_play") {
 			const evidence: Evidence = { store: "google_play", productId: body.productId, purchaseToken: body.purchaseToken, ...(body.type ? { typeHint: body.type } : {}) };
-			return { userId: body.userId, evidence, restore: body.restore === true };
+			return { userId: body.userId, evidence, restore: body.restore === true, fresh: body.fresh === true };
 		}
 		if (body.store === "amazon") {
 			const evidence: Evidence = { store: "amazon", productId: body.productId, receiptId: body.receiptId, amazonUserId: body.amazonUserId };
-			return { userId: body.userId, evidence, restore: body.restore === true };
+			return { userId: body.userId, evidence, restore: body.restore === true, fresh: body.fresh === true };
 		}
 		const evidence = appleEvidence(body);
 		if (!evidence) {
 			ctx.addIssue({ code: "custom", path: ["signedTransaction"], message: "send signedTransaction, transactionId or receipt" });
 			return z.NEVER;
 		}
-		return { userId: body.userId, evidence, restore: body.restore === true };
+		return { userId: body.userId, evidence, restore: body.restore === true, fresh: body.fresh === true };
 	});
 
 /**
@@ -95,11 +99,11 @@ export const purchaseRoutes = new Hono<ApiEnv>()
 	.post("/validate", async (c) => {
 		const config = c.get("config");
 		const app = c.get("app");
-		const { userId, evidence, restore } = await parseJsonBody(c, ValidateBody);
+		const { userId, evidence, restore, fresh } = await parseJsonBody(c, ValidateBody);
+		const trace: { upstream?: Upstream } = {};
 		try {
-			const purchase = await withEvidenceFields(SERVER_API_EVIDENCE_FIELDS, () => verifyEvidence(app, config, evidence));
-			const grant = await grantPurchase(c.env, app, config, purchase, userId, { restore });
-			c.get("log").info("validate_granted", { app: app.id, store: purchase.store, product: purchase.productId, seen_before: grant.seenBefore, transferred: grant.transferredFrom !== null });
+			const grant = await withEvidenceFields(SERVER_API_EVIDENCE_FIELDS, () => grantEvidence(c.env, app, config, evidence, userId, { restore, fresh }, trace));
+			c.get("log").info("validate_granted", { app: app.id, store: grant.purchase.store, product: grant.purchase.productId, seen_before: grant.seenBefore, transferred: grant.transferredFrom !== null, upstream: trace.upstream });
 			const { raw, ...normalized } = grant.purchase;
 			if (grant.bookmark) c.header(BOOKMARK_HEADER, grant.bookmark);
 			return c.json({
@@ -113,7 +117,7 @@ export const purchaseRoutes = new Hono<ApiEnv>()
 			});
 		} catch (err) {
 			if (err instanceof Refusal) {
-				c.get("log").info("validate_refused", { app: app.id, store: evidence.store, code: err.code, reason: err.message });
+				c.get("log").info("validate_refused", { app: app.id, store: evidence.store, code: err.code, reason: err.message, upstream: trace.upstream });
 				// A purchase the store vouched for, in a state that grants nothing, is still described as the ledger holds it.
 				const held = err.held ? (({ raw: _raw, ...normalized }) => normalized)(err.held.purchase) : null;
 				return c.json({

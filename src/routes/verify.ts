@@ -20,9 +20,8 @@ import {
 import { enforceRateLimit } from "../http/rate-limit";
 import { BOOKMARK_HEADER } from "../http/session";
 import { parseJsonBody } from "../http/validate";
-import { grantPurchase } from "../ledger/grant";
+import { grantEvidence, type Upstream } from "../grant-evidence";
 import type { Evidence } from "../verification";
-import { verifyEvidence } from "../verification";
 
 /**
  * POST /verify: the wrapper-app contract. 200 {"complete_purchase": true} when the purchase is valid and
@@ -125,8 +124,9 @@ export const verifyRoutes = new Hono<AppEnv>().post("/", async (c) => {
 	await checkVerifyKey(app, c.req.query("key") ?? c.req.header("x-verify-key") ?? bearerToken(c.req.header("authorization")));
 
 	const log = c.get("log");
+	const trace: { upstream?: Upstream } = {};
 	try {
-		const purchase = await withEvidenceFields(
+		const grant = await withEvidenceFields(
 			{
 				purchaseToken: SERVER_DATA,
 				signedTransaction: SERVER_DATA,
@@ -136,15 +136,14 @@ export const verifyRoutes = new Hono<AppEnv>().post("/", async (c) => {
 				amazonUserId: `${LOCAL_DATA}.userId`,
 				store: "purchaseDetails.verificationData.source",
 			},
-			() => verifyEvidence(app, config, evidence),
+			() => grantEvidence(c.env, app, config, evidence, userId, { restore }, trace),
 		);
-		const grant = await grantPurchase(c.env, app, config, purchase, userId, { restore });
-		log.info("verify_granted", { app: app.id, store: purchase.store, product: purchase.productId, seen_before: grant.seenBefore, transferred: grant.transferredFrom !== null });
+		log.info("verify_granted", { app: app.id, store: grant.purchase.store, product: grant.purchase.productId, seen_before: grant.seenBefore, transferred: grant.transferredFrom !== null, upstream: trace.upstream });
 		if (grant.bookmark) c.header(BOOKMARK_HEADER, grant.bookmark);
 		return c.json({ complete_purchase: true });
 	} catch (err) {
 		if (err instanceof Refusal) {
-			log.info("verify_refused", { app: app.id, code: err.code, reason: err.message });
+			log.info("verify_refused", { app: app.id, code: err.code, reason: err.message, upstream: trace.upstream });
 			return c.json({ complete_purchase: false, reason: err.message, code: err.code });
 		}
 		throw err;

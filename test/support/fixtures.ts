@@ -70,7 +70,16 @@ export const TEST_APPS = {
 	events: { id: "events-app", packageName: "com.example.events", bundleId: "com.example.events", apiKey: "events-api-key-0123456789abcdef00" },
 	/** An API key of its own, so a test can spend its whole rate limit without touching other tests. */
 	rateLimited: { id: "rate-limited-app", apiKey: "rate-limited-api-key-0123456789ab" },
+	/** Store quotas: replays answered from the ledger for an hour (Google notifications on). */
+	quota: { id: "quota-app", packageName: "com.example.quota", apiKey: "quota-api-key-0123456789abcdef00" },
+	/** Store quotas: a store answer is fresh for one second only. */
+	stale: { id: "stale-app", packageName: "com.example.stale", apiKey: "stale-api-key-0123456789abcdef00" },
+	/** Store quotas: one-time purchases held to 30 Play API calls a minute, a burst of 5. */
+	limited: { id: "limited-app", packageName: "com.example.limited", apiKey: "limited-api-key-0123456789abcdef0" },
 } as const;
+
+/** The one-time purchase limit of TEST_APPS.limited, which tests give the emulator too. */
+export const LIMITED_APP_LIMIT = { limit: 30, periodSeconds: 60, burst: 5 } as const;
 
 export interface Fixtures {
 	appsConfig: Record<string, unknown>;
@@ -122,7 +131,16 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 		{
 			client_email: SAMPLE_APP.clientEmail,
 			public_key: sampleKey.publicKeyPem,
-			packages: [SAMPLE_APP.packageName, TEST_APPS.sandbox.packageName, TEST_APPS.keyed.packageName, TEST_APPS.transfer.packageName, TEST_APPS.events.packageName],
+			packages: [
+				SAMPLE_APP.packageName,
+				TEST_APPS.sandbox.packageName,
+				TEST_APPS.keyed.packageName,
+				TEST_APPS.transfer.packageName,
+				TEST_APPS.events.packageName,
+				TEST_APPS.quota.packageName,
+				TEST_APPS.stale.packageName,
+				TEST_APPS.limited.packageName,
+			],
 		},
 	];
 
@@ -186,6 +204,32 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 		// Amazon knows the package, under the account's real secret; the app is configured with another.
 		apps.push({ id: AMAZON_WRONG_SECRET_APP.id, apiKeys: [AMAZON_WRONG_SECRET_APP.apiKey], acceptSandbox: false, products, amazon: { sharedSecret: newSharedSecret(), packageName: AMAZON_WRONG_SECRET_APP.packageName } });
 		amazonApps.push(AMAZON_PACKAGES.sandbox, AMAZON_PACKAGES.events, AMAZON_PACKAGES.transfer, AMAZON_WRONG_SECRET_APP.packageName, AMAZON_UNSERVED_PACKAGE);
+		apps.push(
+			{
+				id: TEST_APPS.quota.id,
+				apiKeys: [TEST_APPS.quota.apiKey],
+				acceptSandbox: false,
+				products,
+				freshness: { withNotifications: { oneTimeSeconds: 3600, subscriptionSeconds: 3600 } },
+				google: { packageName: TEST_APPS.quota.packageName, serviceAccount: sampleAccount },
+			},
+			{
+				id: TEST_APPS.stale.id,
+				apiKeys: [TEST_APPS.stale.apiKey],
+				acceptSandbox: false,
+				products,
+				freshness: { withNotifications: { oneTimeSeconds: 1, subscriptionSeconds: 1 } },
+				google: { packageName: TEST_APPS.stale.packageName, serviceAccount: sampleAccount },
+			},
+			{
+				id: TEST_APPS.limited.id,
+				apiKeys: [TEST_APPS.limited.apiKey],
+				acceptSandbox: false,
+				products,
+				quotas: { maxWaitMs: 2_000, limits: { "google_play.one_time_purchases": LIMITED_APP_LIMIT } },
+				google: { packageName: TEST_APPS.limited.packageName, serviceAccount: sampleAccount },
+			},
+		);
 		serviceAccounts.push({
 			client_email: TEST_APPS.tokenCache.clientEmail,
 			public_key: tokenCacheKey.publicKeyPem,

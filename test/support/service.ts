@@ -177,6 +177,19 @@ export const emulator = {
 	async expireGoogleTokens(): Promise<void> {
 		await emulatorFetch("/google/expire-tokens", { method: "POST" });
 	},
+	/** The calls received (what reached "the store"), with when and how each was answered. */
+	async callLog(match: string, endpoint?: string): Promise<{ at: number; endpoint: string; subject: string; status: number }[]> {
+		const query = new URLSearchParams({ match, ...(endpoint ? { endpoint } : {}) });
+		return (await json<{ calls: { at: number; endpoint: string; subject: string; status: number }[] }>(await emulatorFetch(`/calls?${query}`))).calls;
+	},
+	/** The store's request limit for a bucket ("google.one_time_purchases", "apple.transactions", ...), as the stores enforce it. */
+	async limit(setting: { bucket: string; limit: number; periodSeconds: number; match?: string }): Promise<void> {
+		const response = await emulatorFetch("/limits", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(setting) });
+		if (response.status !== 201) throw new Error(`emulator refused limit: ${await response.text()}`);
+	},
+	async clearLimits(): Promise<void> {
+		await emulatorFetch("/limits", { method: "DELETE" });
+	},
 };
 
 /** The body a wrapper app POSTs to /verify for a Google Play purchase. */

@@ -1,10 +1,11 @@
 import { Hono } from "hono";
 import * as z from "zod";
-import { nonEmptyString, parseAdminBody, times } from "./admin-body";
+import { nonEmptyString, parseAdminBody, positiveWhole, times } from "./admin-body";
 import { amazonAdmin } from "./amazon-admin";
 import { appleAdmin } from "./apple-admin";
 import { calls } from "./calls";
 import { addFault } from "./faults";
+import { BUCKETS, clearLimits, listLimits, setLimit } from "./limits";
 import { googleAdmin } from "./google-admin";
 import { notificationAdmin } from "./notification-admin";
 
@@ -13,6 +14,8 @@ import { notificationAdmin } from "./notification-admin";
  * (admin-body.ts): a bad one answers 400 naming the field.
  *   POST /_emulator/faults                   {match, mode: error|slow|garbage, status?, delayMs?, times?}
  *   GET  /_emulator/calls?match=&endpoint=   the calls received, newest last
+ *   POST /_emulator/limits                   {bucket, limit, periodSeconds, match?}: the store's request limit (limits.ts)
+ *   GET  /_emulator/limits, DELETE /_emulator/limits   the limits in force (and calls in their window); none
  *   /_emulator/google/...                    Google Play purchases and notifications: see google-admin.ts
  *   /_emulator/apple/...                     App Store transactions, notifications and coded errors: see apple-admin.ts
  *   /_emulator/amazon/...                    Amazon Appstore receipts, Real-time Notifications, SNS: see amazon-admin.ts
@@ -40,6 +43,28 @@ admin.post("/faults", async (c) => {
 	const { match, mode, status, delayMs } = body.value;
 	addFault(match, mode === "error" ? { kind: "http_error", status } : mode === "slow" ? { kind: "slow", delayMs } : { kind: "garbage" }, body.value.times);
 	return c.json({ ok: true }, 201);
+});
+
+/** POST /_emulator/limits: at most `limit` calls of `bucket` in any `periodSeconds`, then the store's 429. */
+const LimitBody = z.object({
+	bucket: z.enum(Object.keys(BUCKETS) as [string, ...string[]], { error: `must be one of ${Object.keys(BUCKETS).join(", ")}` }),
+	limit: positiveWhole,
+	periodSeconds: positiveWhole,
+	match: z.string().default(""),
+});
+
+admin.post("/limits", async (c) => {
+	const body = await parseAdminBody(c, LimitBody);
+	if (!body.ok) return body.response;
+	setLimit(body.value);
+	return c.json({ limits: listLimits() }, 201);
+});
+
+admin.get("/limits", (c) => c.json({ limits: listLimits() }));
+
+admin.delete("/limits", (c) => {
+	clearLimits();
+	return c.json({ limits: [] });
 });
 
 admin.get("/calls", (c) => {

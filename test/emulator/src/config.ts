@@ -100,6 +100,14 @@ const Notify = z.object({
 	mode: z.enum(["push", "hold"]).default("hold"),
 });
 
+/** A store request limit (limits.ts): at most `limit` calls of `bucket` in any `periodSeconds`. */
+const Limit = z.object({
+	bucket: z.string(),
+	limit: z.number().int().min(1),
+	periodSeconds: z.number().int().min(1),
+	match: z.string().default(""),
+});
+
 /** The webhook receiver's signing secrets (whsec_…), the same the service signs with. */
 const Webhooks = z.object({ secrets: z.array(z.string()).default([]) });
 
@@ -109,6 +117,7 @@ const EmulatorConfig = z.object({
 	amazon: Amazon.default({ apps: [] }),
 	notify: Notify.default({ mode: "hold" }),
 	webhooks: Webhooks.default({ secrets: [] }),
+	limits: z.array(Limit).default([]),
 });
 
 export type EmulatorConfig = z.output<typeof EmulatorConfig>;

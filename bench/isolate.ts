@@ -17,15 +17,16 @@ export const ISOLATE_WORKER_BUNDLE = ".tmp/bench/isolate-worker.mjs";
 /** As in wrangler.toml. */
 const COMPATIBILITY_DATE = "2026-11-01";
 
+/** How wrangler resolves packages for workerd; every bundle the benchmarks build for workerd uses it. */
+export const WORKERD_RESOLUTION = { conditions: ["workerd", "worker", "browser"], mainFields: ["browser", "module", "main"] };
+
 export async function buildIsolateWorker(): Promise<void> {
 	await build({
 		entryPoints: ["bench/isolate-worker.ts"],
 		bundle: true,
 		format: "esm",
 		platform: "neutral",
-		// What wrangler resolves packages with for workerd.
-		conditions: ["workerd", "worker", "browser"],
-		mainFields: ["browser", "module", "main"],
+		...WORKERD_RESOLUTION,
 		target: "es2023",
 		outfile: ISOLATE_WORKER_BUNDLE,
 		logLevel: "warning",

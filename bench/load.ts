@@ -43,7 +43,7 @@ import {
 	type BenchApp,
 	type Delivery,
 } from "./load-pools.ts";
-import { processCpuNs, workerdChildren } from "./isolate.ts";
+import { processCpuNs, WORKERD_RESOLUTION, workerdChildren } from "./isolate.ts";
 import { startOcspPki } from "./pki.ts";
 import { writeSection } from "./results.ts";
 import { median, round, spread } from "./stats.ts";
@@ -142,9 +142,8 @@ async function main(): Promise<void> {
 		bundle: true,
 		format: "esm",
 		platform: "neutral",
-		// As wrangler resolves packages for Workers (the emulator's receiver uses the standardwebhooks package).
-		conditions: ["workerd", "worker", "browser"],
-		mainFields: ["browser", "module", "main"],
+		// The emulator's webhook receiver uses the standardwebhooks package.
+		...WORKERD_RESOLUTION,
 		target: "es2023",
 		outfile: `${OUT}/emulator.mjs`,
 		logLevel: "warning",

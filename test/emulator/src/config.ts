@@ -73,6 +73,9 @@ const Notify = z.object({
 	mode: z.enum(["push", "hold"]).default("hold"),
 });
 
+/** Cloudflare Access: the key it signs users' JWTs with (published at /access/cdn-cgi/access/certs) and the AUD tag. */
+const Access = z.object({ privateKey: z.string(), kid: z.string(), audience: z.string() });
+
 /** The webhook receiver's signing secrets (whsec_…), the same the service signs with. */
 const Webhooks = z.object({ secrets: z.array(z.string()).default([]) });
 
@@ -81,6 +84,7 @@ const EmulatorConfig = z.object({
 	apple: Apple.default({ signing: { privateKey: "", x5c: [] }, apiKeys: [], apps: [], historyPageSize: 20 }),
 	notify: Notify.default({ mode: "hold" }),
 	webhooks: Webhooks.default({ secrets: [] }),
+	access: Access.optional(),
 });
 
 export type EmulatorConfig = z.output<typeof EmulatorConfig>;
@@ -89,6 +93,7 @@ export type AppleEmulatorConfig = z.output<typeof Apple>;
 export type AppleApiKeyConfig = z.output<typeof AppleApiKey>;
 export type GooglePushConfig = z.output<typeof GooglePush>;
 export type NotifyConfig = z.output<typeof Notify>;
+export type AccessConfig = z.output<typeof Access>;
 
 /** The emulator's bindings, as `wrangler types` generates them from test/emulator/wrangler.toml. */
 export type EmulatorEnv = Env;

@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { accessCerts, accessToken } from "./access";
 import { webhookReceiver } from "./webhook-receiver";
 import { admin } from "./admin";
 import { appleApi } from "./apple-api";
@@ -20,6 +21,7 @@ import { storeEndpoint } from "./store-endpoint";
  *   {base}/apple/production/inApps/v1/...                  ← endpoints.appleProduction
  *   {base}/apple/sandbox/inApps/v1/...                     ← endpoints.appleSandbox
  *   {base}/apple/receipt/{production,sandbox}/verifyReceipt ← endpoints.appleReceiptProduction / appleReceiptSandbox
+ *   {base}/access/cdn-cgi/access/certs                    ← Cloudflare Access's keys (console.access.teamDomain = {base}/access)
  *   {base}/_emulator/...                                  ← admin: create and change purchases, notifications, faults, counters
  */
 
@@ -41,6 +43,8 @@ app.route("/google/androidpublisher/v3/applications", googleApi((c) => configOf(
 app.route("/apple/production", appleApi("Production"));
 app.route("/apple/sandbox", appleApi("Sandbox"));
 app.route("/apple/receipt", appleReceipts());
+app.get("/access/cdn-cgi/access/certs", storeEndpoint("access.certs"), accessCerts);
+app.post("/_emulator/access/token", accessToken);
 app.route("/_emulator/webhooks", webhookReceiver);
 app.route("/_emulator", admin);
 app.notFound((c) => c.json({ error: { code: 404, message: `store emulator: no such endpoint ${c.req.method} ${new URL(c.req.url).pathname}`, status: "NOT_FOUND" } }, 404));

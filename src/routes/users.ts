@@ -18,7 +18,7 @@ import { isEntitled } from "../purchase";
  */
 
 /** The opaque cursor handed out as next_cursor: base64 of [purchasedAt, transactionId]. */
-const Cursor = z
+export const Cursor = z
 	.string()
 	.max(1024)
 	.transform((value, ctx): HistoryCursor => {
@@ -100,6 +100,6 @@ export const userRoutes = new Hono<ApiEnv>()
 		return c.json({ user_id: userId, id, ...accessTo(app, id, owned) });
 	});
 
-function encodeCursor(cursor: HistoryCursor): string {
+export function encodeCursor(cursor: HistoryCursor): string {
 	return btoa(JSON.stringify([cursor.purchasedAt, cursor.transactionId])).replaceAll("=", "");
 }

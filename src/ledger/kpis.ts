@@ -69,6 +69,7 @@ export async function kpiReport(db: D1Reader, query: KpiQuery, now = Date.now())
 	const before = start - 1;
 	const end = Math.min(start + days.length * DAY - 1, now);
 	const store = query.store ?? null;
+	// D1 binds JavaScript numbers as REAL: day buckets are cast back to whole days.
 
 	const [counts, base, starts, ends] = (await withSchema(() =>
 		db.batch([
@@ -87,7 +88,7 @@ export async function kpiReport(db: D1Reader, query: KpiQuery, now = Date.now())
 				.bind(query.appId, query.environment, before, store),
 			db
 				.prepare(
-					`SELECT (purchased_at - ?3 - 1) / ${DAY} AS d, COUNT(*) AS n FROM purchases
+					`SELECT CAST((purchased_at - ?3 - 1) / ${DAY} AS INTEGER) AS d, COUNT(*) AS n FROM purchases
 					 WHERE app_id = ?1 AND environment = ?2 AND active_until IS NOT NULL AND purchased_at > ?3 AND purchased_at <= ?4
 					 AND active_until > purchased_at AND (?5 IS NULL OR store = ?5)
 					 GROUP BY d`,
@@ -95,7 +96,7 @@ export async function kpiReport(db: D1Reader, query: KpiQuery, now = Date.now())
 				.bind(query.appId, query.environment, before, end, store),
 			db
 				.prepare(
-					`SELECT (active_until - ?3 - 1) / ${DAY} AS d, COUNT(*) AS n FROM purchases
+					`SELECT CAST((active_until - ?3 - 1) / ${DAY} AS INTEGER) AS d, COUNT(*) AS n FROM purchases
 					 WHERE app_id = ?1 AND environment = ?2 AND active_until > ?3 AND active_until <= ?4
 					 AND active_until > purchased_at AND (?5 IS NULL OR store = ?5)
 					 GROUP BY d`,

@@ -47,6 +47,8 @@ export function openApiDocument(app: Hono<any, any, any>): Promise<unknown> {
 			},
 			// Every operation must say what it answers: there is no generic 400 beside our own error shape.
 			defaultValidationErrorResponse: false,
+			// /openapi.json is a route like any other, not a static file.
+			excludeStaticFile: false,
 		});
 		cache.set(app, document);
 		// A failed build is not kept: the next request tries again.

@@ -48,7 +48,7 @@ const Header: FC<{ user: ConsoleUser; csrf: string; app?: AppConfig | undefined 
 
 export const ConsolePage: FC<{ title: string; user: ConsoleUser; csrf: string; app?: AppConfig | undefined; scripts?: string[]; styles?: string[]; children?: Child }> = (props) => (
 	<Layout title={`${props.title} · iap-edge console`} scripts={props.scripts ?? []} styles={props.styles ?? []} header={<Header user={props.user} csrf={props.csrf} app={props.app} />}>
-		<main id="main">
+		<main id="main" tabindex={-1}>
 			<h1>{props.title}</h1>
 			{props.children}
 		</main>
@@ -63,7 +63,7 @@ export const Notice: FC<{ kind: "error" | "done"; children?: Child }> = ({ kind,
 
 export const SignInPage: FC<{ csrf: string; next: string; error?: string | undefined; keys: boolean; access: boolean }> = ({ csrf, next, error, keys, access }) => (
 	<Layout title="Sign in · iap-edge console">
-		<main id="main" class="narrow">
+		<main id="main" tabindex={-1} class="narrow">
 			<h1>Sign in to the iap-edge console</h1>
 			{error ? <Notice kind="error">{error}</Notice> : null}
 			{keys ? (
@@ -71,7 +71,7 @@ export const SignInPage: FC<{ csrf: string; next: string; error?: string | undef
 					<Csrf token={csrf} />
 					<input type="hidden" name="next" value={next} />
 					<label for="key">Console key</label>
-					<input id="key" name="key" type="password" required autocomplete="current-password" autofocus />
+					<input id="key" name="key" type="password" required autocomplete="current-password" />
 					<button type="submit">Sign in</button>
 				</form>
 			) : (
@@ -492,7 +492,7 @@ export const KpiPage: FC<{ user: ConsoleUser; csrf: string; app: AppConfig; repo
 
 export const ErrorPage: FC<{ title: string; message: string }> = ({ title, message }) => (
 	<Layout title={`${title} · iap-edge console`}>
-		<main id="main" class="narrow">
+		<main id="main" tabindex={-1} class="narrow">
 			<h1>{title}</h1>
 			<p>{message}</p>
 			<p>

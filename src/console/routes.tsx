@@ -149,7 +149,7 @@ export const consoleRoutes = new Hono<ConsoleEnv>()
 			message =
 				outcome.status === "refused"
 					? `The store no longer vouches for it (${outcome.code}: ${outcome.message}); nothing changed.`
-					: outcome.status === "applied"
+					: outcome.after !== outcome.before
 						? `Re-verified: the store says ${outcome.after} (was ${outcome.before}).`
 						: `Re-verified: the store still says ${outcome.after}.`;
 		} else {

@@ -195,7 +195,7 @@ export const Reference: FC<{ doc: OpenApiDocument }> = ({ doc }) => {
 						</>
 					))}
 				</nav>
-				<main id="main">
+				<main id="main" tabindex={-1}>
 					<section class="credentials" aria-labelledby="credentials-title">
 						<h2 id="credentials-title">Credentials for “Try it”</h2>
 						<p>Kept in this page only (never stored). Requests go to this server, from your browser.</p>

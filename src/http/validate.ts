@@ -1,5 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
-import { resolver, uniqueSymbol } from "hono-openapi";
+import { uniqueSymbol } from "hono-openapi";
+import { openApiSchema } from "../openapi/zod-schema";
 import type { z } from "zod";
 import { ApiError } from "./errors";
 
@@ -46,7 +47,7 @@ function validated<T extends Target, S extends z.ZodType>(target: T, schema: S, 
 		c.req.addValidatedData(target, (await read(c)) as {});
 		await next();
 	};
-	return Object.assign(middleware, { [uniqueSymbol]: { target, ...resolver(schema) } }) as unknown as Validated<T, S>;
+	return Object.assign(middleware, { [uniqueSymbol]: { target, ...openApiSchema(schema) } }) as unknown as Validated<T, S>;
 }
 
 /** The JSON body, parsed with `schema`. */

@@ -1,4 +1,5 @@
-import { describeRoute, resolver } from "hono-openapi";
+import { describeRoute } from "hono-openapi";
+import { openApiSchema as resolver } from "./zod-schema";
 import type { z } from "zod";
 import { ErrorSchema } from "./schemas";
 
@@ -60,13 +61,12 @@ export function describe(route: RouteDescription) {
 			...(status === 429 || status === 503 ? { headers: { "Retry-After": { description: "Seconds to wait before retrying", schema: { type: "string" } } } } : {}),
 		};
 	}
-	return describeRoute({
+	return describeRoute(({
 		summary: route.summary,
 		...(route.description ? { description: route.description } : {}),
 		tags: route.tags,
 		...(route.body ? { requestBody: { required: true, content: { "application/json": { schema: resolver(route.body) } } } } : {}),
 		...(route.security ? { security: route.security.map((scheme) => ({ [scheme]: [] })) } : { security: [] }),
-		// eslint-disable-next-line @typescript-eslint/no-explicit-any
-		responses: responses as any,
-	});
+		responses,
+	}) as unknown as Parameters<typeof describeRoute>[0]);
 }

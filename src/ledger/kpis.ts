@@ -69,7 +69,8 @@ export async function kpiReport(db: D1Reader, query: KpiQuery, now = Date.now())
 	const before = start - 1;
 	const end = Math.min(start + days.length * DAY - 1, now);
 	const store = query.store ?? null;
-	// D1 binds JavaScript numbers as REAL: day buckets are cast back to whole days.
+	// D1 binds JavaScript numbers as REAL: day buckets are cast back to whole days. The indexes are named: without
+	// statistics SQLite may pick another index that starts with app_id, which reads every purchase of the app.
 
 	const [counts, base, starts, ends] = (await withSchema(() =>
 		db.batch([
@@ -82,13 +83,13 @@ export async function kpiReport(db: D1Reader, query: KpiQuery, now = Date.now())
 				.bind(query.appId, days[0]!.day, days.at(-1)!.day, query.environment, store),
 			db
 				.prepare(
-					`SELECT COUNT(*) AS n FROM purchases
+					`SELECT COUNT(*) AS n FROM purchases INDEXED BY purchases_active_until
 					 WHERE app_id = ?1 AND environment = ?2 AND active_until > ?3 AND purchased_at <= ?3 AND (?4 IS NULL OR store = ?4)`,
 				)
 				.bind(query.appId, query.environment, before, store),
 			db
 				.prepare(
-					`SELECT CAST((purchased_at - ?3 - 1) / ${DAY} AS INTEGER) AS d, COUNT(*) AS n FROM purchases
+					`SELECT CAST((purchased_at - ?3 - 1) / ${DAY} AS INTEGER) AS d, COUNT(*) AS n FROM purchases INDEXED BY purchases_subscription_starts
 					 WHERE app_id = ?1 AND environment = ?2 AND active_until IS NOT NULL AND purchased_at > ?3 AND purchased_at <= ?4
 					 AND active_until > purchased_at AND (?5 IS NULL OR store = ?5)
 					 GROUP BY d`,
@@ -96,7 +97,7 @@ export async function kpiReport(db: D1Reader, query: KpiQuery, now = Date.now())
 				.bind(query.appId, query.environment, before, end, store),
 			db
 				.prepare(
-					`SELECT CAST((active_until - ?3 - 1) / ${DAY} AS INTEGER) AS d, COUNT(*) AS n FROM purchases
+					`SELECT CAST((active_until - ?3 - 1) / ${DAY} AS INTEGER) AS d, COUNT(*) AS n FROM purchases INDEXED BY purchases_active_until
 					 WHERE app_id = ?1 AND environment = ?2 AND active_until > ?3 AND active_until <= ?4
 					 AND active_until > purchased_at AND (?5 IS NULL OR store = ?5)
 					 GROUP BY d`,

@@ -84,6 +84,8 @@ export default defineConfig(async () => {
 		],
 		test: {
 			include: ["test/**/*.test.ts"],
+			// The end-to-end suite runs in Node against `npm run dev`: vitest.e2e.config.ts.
+			exclude: ["test/e2e/**"],
 			setupFiles: ["./test/setup.ts"],
 			testTimeout: 30_000,
 			// Service logs are JSON lines; show them only for tests that fail.

@@ -1,5 +1,6 @@
 /**
- * bench/results.json: `npm run bench` writes the `p1` figures, `npm run bench:load` the `load` ones; each keeps
+ * bench/results.json: `npm run bench` writes the `p1` figures, `npm run bench:load` the `load` ones,
+ * `npm run bench:console` the `console` ones; each keeps
  * the other's. The figures outside checks read are top-level keys with stable dotted names ("p1.warm_vs_raw",
  * "load.errors", …), each also found at the same path in the nested sections, next to the detail behind it.
  */
@@ -7,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 
 export const RESULTS_FILE = "bench/results.json";
 
-export function writeSection(section: "p1" | "load", figures: Record<string, number>, detail: Record<string, unknown>): void {
+export function writeSection(section: "p1" | "load" | "console", figures: Record<string, number>, detail: Record<string, unknown>): void {
 	let previous: Record<string, unknown> = {};
 	if (existsSync(RESULTS_FILE)) {
 		try {

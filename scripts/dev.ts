@@ -14,16 +14,16 @@
  * `npm run demo` does the same, then walks through a sample purchase (scripts/demo.ts).
  * Flags: --demo (run the walkthrough once both are up), --exit (stop after the walkthrough: CI, smoke tests).
  * Ports: SERVICE_PORT (8787), EMULATOR_PORT (8788), SERVICE_INSPECTOR_PORT (9229 when free),
- * EMULATOR_INSPECTOR_PORT (9230 when free).
+ * EMULATOR_INSPECTOR_PORT (9230 when free). LOCAL_STATE_DIR: local state and generated keys in that folder instead.
  * Processes: see scripts/supervisor.ts; whichever of npm and this script is stopped, both workers stop.
  */
 import type { ChildProcess } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { createFixtures } from "../test/support/fixtures.ts";
 import { runDemo } from "./demo.ts";
-import { applyLocalMigrations, HOST, inspectorPort, portFromEnv, requireFree } from "./local.ts";
+import { applyLocalMigrations, HOST, inspectorPort, localStateDir, persistArgs, portFromEnv, requireFree } from "./local.ts";
 import { supervise } from "./supervisor.ts";
 
 const args = new Set(process.argv.slice(2));
@@ -49,15 +49,17 @@ const supervisor = supervise(command);
 const service = `http://${HOST}:${SERVICE_PORT}`;
 const emulator = `http://${HOST}:${EMULATOR_PORT}`;
 
-const SERVICE_VARS = resolve(".dev.vars.generated");
-const EMULATOR_VARS = resolve("test/emulator/.dev.vars.generated");
+const stateDir = localStateDir();
+if (stateDir) mkdirSync(resolve(stateDir), { recursive: true });
+const SERVICE_VARS = resolve(stateDir ? `${stateDir}/service.vars` : ".dev.vars.generated");
+const EMULATOR_VARS = resolve(stateDir ? `${stateDir}/emulator.vars` : "test/emulator/.dev.vars.generated");
 // The emulator POSTs store notifications to the service itself ("push"), retrying a few times when it fails.
 const fixtures = await createFixtures({ emulatorUrl: emulator, serviceUrl: service, notifyMode: "push" });
 // Single-quoted: these are dotenv files, and the JSON must reach the Worker byte for byte.
 const header = "# Written by `npm run dev` / `npm run demo` at every start (throwaway keys for the store emulator). Your own configuration goes in .dev.vars.\n";
 writeFileSync(SERVICE_VARS, `${header}APPS_CONFIG='${JSON.stringify(fixtures.appsConfig)}'\n`, { mode: 0o600 });
 writeFileSync(EMULATOR_VARS, `${header}EMULATOR_CONFIG='${JSON.stringify(fixtures.emulatorConfig)}'\n`, { mode: 0o600 });
-console.log(`${command}: wrote fresh keys to .dev.vars.generated and test/emulator/.dev.vars.generated`);
+console.log(`${command}: wrote fresh keys to ${SERVICE_VARS} and ${EMULATOR_VARS}`);
 
 const migrated = await applyLocalMigrations(supervisor);
 if (migrated !== 0) await supervisor.stop(migrated, "applying the local D1 migrations failed");
@@ -97,11 +99,11 @@ function startWorker(name: string, argv: string[], cwd?: string): ChildProcess {
 // The emulator runs from its own folder, so that wrangler compares its types with test/emulator/worker-configuration.d.ts.
 startWorker(
 	"emulator",
-	["--port", String(EMULATOR_PORT), "--inspector-port", String(EMULATOR_INSPECTOR_PORT), "--env-file", EMULATOR_VARS],
+	["--port", String(EMULATOR_PORT), "--inspector-port", String(EMULATOR_INSPECTOR_PORT), "--env-file", EMULATOR_VARS, ...(stateDir ? ["--persist-to", resolve(stateDir, "emulator")] : [])],
 	"test/emulator",
 );
 // --test-scheduled: GET /__scheduled runs the Cron Trigger (the catch-up on what store notifications missed).
-startWorker("service", ["--port", String(SERVICE_PORT), "--inspector-port", String(SERVICE_INSPECTOR_PORT), "--env-file", SERVICE_VARS, "--test-scheduled"]);
+startWorker("service", ["--port", String(SERVICE_PORT), "--inspector-port", String(SERVICE_INSPECTOR_PORT), "--env-file", SERVICE_VARS, "--test-scheduled", ...persistArgs("service")]);
 
 const up = await Promise.all([waitFor(`${service}/health`), waitFor(`${emulator}/_emulator/calls`)]);
 if (!up.every(Boolean)) await supervisor.stop(1, "a worker did not come up within 60 s");

@@ -69,9 +69,24 @@ export async function requireFree(ports: { port: number; variable: string }[], c
 	}
 }
 
+/**
+ * LOCAL_STATE_DIR: keep this run's local D1, Durable Objects and generated keys in a folder of its own instead of
+ * .wrangler/state (the end-to-end tests start `npm run dev` in a fresh one, beside a developer's own).
+ */
+export function localStateDir(): string | undefined {
+	const dir = process.env.LOCAL_STATE_DIR?.trim();
+	return dir ? dir : undefined;
+}
+
+/** --persist-to for wrangler, when LOCAL_STATE_DIR is set; `name` keeps each worker's state apart. */
+export function persistArgs(name: string): string[] {
+	const dir = localStateDir();
+	return dir ? ["--persist-to", `${dir}/${name}`] : [];
+}
+
 /** Applies migrations/ to the local D1 database (no prompt: CI=true is wrangler's non-interactive mode). */
 export function applyLocalMigrations(supervisor: Supervisor): Promise<number> {
-	return supervisor.run("wrangler", ["d1", "migrations", "apply", "iap-edge", "--local"], {
+	return supervisor.run("wrangler", ["d1", "migrations", "apply", "iap-edge", "--local", ...persistArgs("service")], {
 		stdio: ["ignore", "inherit", "inherit"],
 		env: { ...process.env, CI: "true" },
 	});

@@ -6,23 +6,25 @@
 import type { Purchase, Store } from "./purchase";
 
 /** Why a purchase was refused. Stable strings: apps and dashboards match on them. */
-export type RefusalCode =
-	| "invalid_purchase"
-	| "product_mismatch"
-	| "app_mismatch"
-	| "canceled"
-	| "pending"
-	| "expired"
-	| "inactive"
-	| "refunded"
-	| "revoked"
-	| "sandbox_not_accepted"
-	| "environment_not_accepted"
-	| "owned_by_another_user"
-	| "invalid_signature"
-	| "user_mismatch"
+export const REFUSAL_CODES = [
+	"invalid_purchase",
+	"product_mismatch",
+	"app_mismatch",
+	"canceled",
+	"pending",
+	"expired",
+	"inactive",
+	"refunded",
+	"revoked",
+	"sandbox_not_accepted",
+	"environment_not_accepted",
+	"owned_by_another_user",
+	"invalid_signature",
+	"user_mismatch",
 	/** Replaced by a later purchase of the same subscription (an upgrade, a plan change): present that one. */
-	| "superseded";
+	"superseded",
+] as const;
+export type RefusalCode = (typeof REFUSAL_CODES)[number];
 
 /** A verdict: this evidence does not grant access, for a stated reason. Answered 200 with `code`. */
 export class Refusal extends Error {

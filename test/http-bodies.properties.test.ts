@@ -10,6 +10,7 @@ import { base64Url } from "./support/pki.ts";
 import { buildAppReceipt, buildAppReceiptBytes } from "./support/receipt-builder.ts";
 import { bytesToBase64 } from "./support/keys.ts";
 import { bearer, callRaw } from "./support/service.ts";
+import { REFUSAL_CODES } from "../src/answers";
 
 /**
  * Properties of the two purchase-checking routes over untrusted bodies, sent through the service's fetch handler
@@ -18,22 +19,6 @@ import { bearer, callRaw } from "./support/service.ts";
  * with Retry-After; never a 500, a grant or a stack trace; and a 400 for a JSON object names the field.
  */
 
-const REFUSAL_CODES = [
-	"invalid_purchase",
-	"product_mismatch",
-	"app_mismatch",
-	"canceled",
-	"pending",
-	"expired",
-	"inactive",
-	"refunded",
-	"revoked",
-	"sandbox_not_accepted",
-	"environment_not_accepted",
-	"owned_by_another_user",
-	"invalid_signature",
-	"user_mismatch",
-];
 const STACK_TRACE = /\n\s+at |\bat \S+ \(|\.[cm]?[jt]s:\d+:\d+/;
 
 type Route = "/verify" | "/v1/purchases/validate";

@@ -20,7 +20,7 @@ import { storeFetch } from "../fetch";
 
 const MESSAGE_TYPES = ["Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"] as const;
 
-const SnsMessage = z.looseObject({
+export const SnsMessage = z.looseObject({
 	Type: z.enum(MESSAGE_TYPES),
 	MessageId: z.string().min(1).max(128),
 	TopicArn: z.string().min(1).max(1024),

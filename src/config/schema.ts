@@ -206,6 +206,41 @@ export const AppSchema = z.object({
 	amazon: AmazonAppSchema.optional(),
 });
 
+/** Which apps a console user may see: "*" for all, or app ids. */
+const consoleApps = z.union([z.literal("*"), z.array(z.union([z.string().min(1), z.number().int().transform(String)])).min(1)], {
+	error: 'apps must be "*" (every app) or a list of app ids',
+});
+
+/** A console key: exchanged at the console's sign-in form for a session. Its name is what the audit trail shows. */
+export const ConsoleKeySchema = z.object({
+	name: z.string().regex(/^[\w.@+-]{1,64}$/, { error: "name must be 1-64 letters, digits or _ . @ + -: the audit trail shows it" }),
+	key: secret("key"),
+	apps: consoleApps,
+});
+
+/**
+ * Cloudflare Access in front of /console: every request carries Access's JWT (Cf-Access-Jwt-Assertion), verified
+ * against the team's keys (<teamDomain>/cdn-cgi/access/certs), issuer and the application's audience tag.
+ */
+export const ConsoleAccessSchema = z.object({
+	teamDomain: z
+		.url({ protocol: /^https?$/, error: "teamDomain must be the team's URL, e.g. https://your-team.cloudflareaccess.com" })
+		.refine((u) => u.startsWith("https://") || /^http:\/\/(localhost|127\.0\.0\.1|[^/]+\.test)(:\d+)?(\/|$)/.test(u), { error: "teamDomain must be an https URL" })
+		.transform((u) => u.replace(/\/+$/, "")),
+	audience: z.string({ error: "audience is required: the Access application's Application Audience (AUD) tag" }).min(1),
+	/** Who may use the console, by the e-mail Access vouches for: an address, "*@example.com", or "*". */
+	users: z
+		.array(z.object({ email: z.string().regex(/^(\*|\*@[^@\s]+|[^@\s*]+@[^@\s]+)$/, { error: 'email must be an address, "*@domain" or "*"' }), apps: consoleApps }))
+		.min(1, { error: "users needs at least one entry: who may use the console, and which apps they see" }),
+});
+
+export const ConsoleSchema = z.object({
+	keys: z.array(ConsoleKeySchema).default([]),
+	access: ConsoleAccessSchema.optional(),
+	/** How long a console-key session lasts. */
+	sessionSeconds: z.number().int().min(300).max(7 * 86400).default(8 * 3600),
+});
+
 const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).transform((u) => u.replace(/\/+$/, ""));
 
 export const EndpointsSchema = z.object({
@@ -236,6 +271,8 @@ export const ConfigSchema = z
 				amazonSns: AmazonSnsSchema.default(AmazonSnsSchema.parse({})),
 			})
 			.default({ amazonSns: AmazonSnsSchema.parse({}) }),
+		/** The support console (/console): who may sign in, and which apps each sees. Without it the console is closed. */
+		console: ConsoleSchema.optional(),
 		/** Base64 DER roots trusted for Apple signed data. Default: Apple Root CA - G3 only. */
 		appleRootCertificates: z.array(z.string()).min(1, { error: "list at least one root, or leave the field out for Apple Root CA - G3" }).optional(),
 	})
@@ -272,6 +309,23 @@ export const ConfigSchema = z
 			}
 		});
 	})
+	.superRefine((config, ctx) => {
+		const apps = new Set(config.apps.map((a) => a.id));
+		const apiKeys = new Set(config.apps.flatMap((a) => a.apiKeys));
+		const names = new Set<string>();
+		config.console?.keys.forEach((k, i) => {
+			if (names.has(k.name)) ctx.addIssue({ code: "custom", path: ["console", "keys", i, "name"], message: `duplicate console key name "${k.name}"` });
+			names.add(k.name);
+			if (apiKeys.has(k.key)) ctx.addIssue({ code: "custom", path: ["console", "keys", i, "key"], message: "this key is also an API key; give the console keys of their own" });
+			if (k.apps !== "*") k.apps.forEach((id, a) => apps.has(id) || ctx.addIssue({ code: "custom", path: ["console", "keys", i, "apps", a], message: `no app "${id}" is configured` }));
+		});
+		if (new Set(config.console?.keys.map((k) => k.key)).size !== (config.console?.keys.length ?? 0)) {
+			ctx.addIssue({ code: "custom", path: ["console", "keys"], message: "two console keys are the same; each key must be its own" });
+		}
+		config.console?.access?.users.forEach((u, i) => {
+			if (u.apps !== "*") u.apps.forEach((id, a) => apps.has(id) || ctx.addIssue({ code: "custom", path: ["console", "access", "users", i, "apps", a], message: `no app "${id}" is configured` }));
+		});
+	})
 	.transform((config, ctx) => {
 		// Roots are public, so the reason may be specific. Built here, once per loaded configuration, so a bad root is
 		// reported at start-up rather than at the first App Store verification, and root keys are imported once.
@@ -298,3 +352,4 @@ export type AmazonSnsConfig = z.output<typeof AmazonSnsSchema>;
 export type Endpoints = Config["endpoints"];
 export type QuotasConfig = z.output<typeof QuotasSchema>;
 export type FreshnessConfig = z.output<typeof FreshnessSchema>;
+export type ConsoleConfig = z.output<typeof ConsoleSchema>;

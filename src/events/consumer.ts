@@ -1,12 +1,13 @@
 import type { Config } from "../config/schema";
 import { findApp } from "../config/load";
 import { recordAttempt, recordDeliveries } from "../ledger/deliveries";
+import { recordEvent } from "../ledger/event-log";
 import type { Logger } from "../log";
 import { matchesFilter, type ServiceEvent } from "./model";
 import { deliver } from "./webhooks";
 
 /**
- * The events queue's consumer (this Worker's `queue` handler). An event fans out to one delivery per webhook
+ * The events queue's consumer (this Worker's `queue` handler). Every event is recorded (src/ledger/event-log.ts). An event fans out to one delivery per webhook
  * endpoint whose filter takes it, each recorded in the delivery log and queued on its own, so each endpoint is
  * retried (with backoff, until a 2xx) without holding up the others. A delivery that keeps failing goes to the
  * dead-letter queue, whose consumer marks it dead in the log.
@@ -18,6 +19,8 @@ export async function consumeEvents(batch: MessageBatch<EventMessage>, env: Env,
 	for (const message of batch.messages) {
 		try {
 			if (message.body.kind === "event") {
+				// Kept (a purchase's timeline, the daily counts) before it fans out; a retry records it once.
+				await recordEvent(env.DB, message.body.event);
 				await fanOut(env, config, message.body.event);
 				message.ack();
 				continue;

@@ -7,7 +7,7 @@
 import * as z from "zod";
 import { InvalidNotification } from "../answers";
 
-const PushEnvelope = z.looseObject({
+export const PushEnvelope = z.looseObject({
 	message: z.looseObject({
 		data: z.string().max(64 * 1024).optional(),
 		messageId: z.string().min(1).max(128).optional(),

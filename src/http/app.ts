@@ -12,6 +12,9 @@ export interface AppEnv {
 	Variables: { requestId: string; log: Logger; config: Config };
 }
 
+/** Paths that answer without a usable APPS_CONFIG. */
+const UNCONFIGURED_PATHS = /^\/(health|openapi\.json|docs)$/;
+
 /** Receipts are the largest thing anyone sends; a legacy receipt with years of renewals stays well below this. */
 export const MAX_BODY_BYTES = 512 * 1024;
 
@@ -47,7 +50,8 @@ export function createApp(): Hono<AppEnv> {
 		const loaded = loadConfig(c.env);
 		if (!loaded.ok) {
 			if (loaded.fresh) c.get("log").error("config_invalid", { problems: loaded.error.problems });
-			if (new URL(c.req.url).pathname === "/health") return next();
+			// What needs no configuration still answers: health says what is wrong, the API description is the same for all.
+			if (UNCONFIGURED_PATHS.test(new URL(c.req.url).pathname)) return next();
 			throw new Misconfigured(loaded.error.message);
 		}
 		c.set("config", loaded.config);

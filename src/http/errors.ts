@@ -3,18 +3,21 @@ import { HistoryUnavailable, InvalidEvidence, InvalidNotification, Misconfigured
 import type { Store } from "../purchase";
 
 /** The closed set of error codes this service answers with. Each maps to exactly one HTTP status. */
-export type ErrorCode =
-	| "invalid_request"
-	| "unauthorized"
-	| "not_found"
-	| "method_not_allowed"
-	| "payload_too_large"
-	| "conflict"
-	| "rate_limited"
-	| "store_unreachable"
-	| "history_unavailable"
-	| "misconfigured"
-	| "internal";
+export const ERROR_CODES = [
+	"invalid_request",
+	"unauthorized",
+	"forbidden",
+	"not_found",
+	"method_not_allowed",
+	"payload_too_large",
+	"conflict",
+	"rate_limited",
+	"store_unreachable",
+	"history_unavailable",
+	"misconfigured",
+	"internal",
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export function statusFor(code: ErrorCode): ContentfulStatusCode {
 	switch (code) {
@@ -22,6 +25,8 @@ export function statusFor(code: ErrorCode): ContentfulStatusCode {
 			return 400;
 		case "unauthorized":
 			return 401;
+		case "forbidden":
+			return 403;
 		case "not_found":
 			return 404;
 		case "method_not_allowed":

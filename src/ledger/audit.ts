@@ -1,9 +1,13 @@
 import type { Store } from "../purchase";
+import type { D1Reader } from "./history";
 import { withSchema } from "./schema";
 
-/** The ownership_audit table (migrations/0003): every change of who owns a purchase, with who did it and why. */
+/**
+ * The ownership_audit table (migrations/0003): every change of who owns a purchase, and every support action on it
+ * (a re-verification with the store), with who did it and why.
+ */
 
-export type OwnershipAction = "claim" | "restore_transfer" | "transfer" | "revoke";
+export type OwnershipAction = "claim" | "restore_transfer" | "transfer" | "revoke" | "reverify";
 
 export interface AuditEntry {
 	id: string;
@@ -31,7 +35,7 @@ export function auditWrite(db: Pick<D1Database, "prepare">, e: AuditEntry): D1Pr
 }
 
 /** A claim's ownership changes, oldest first. */
-export async function auditOf(db: D1Database, store: Store, claimId: string): Promise<Omit<AuditEntry, "store" | "claimId">[]> {
+export async function auditOf(db: D1Reader, store: Store, claimId: string): Promise<Omit<AuditEntry, "store" | "claimId">[]> {
 	const { results } = await withSchema(() =>
 		db
 			.prepare(

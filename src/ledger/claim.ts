@@ -385,9 +385,10 @@ export class TransactionClaim extends DurableObject<Env> {
 
 	/**
 	 * A store's statement that reached us other than through a user: a notification (deduplicated by its id, however
-	 * often it is delivered) or the catch-up. It changes what the claim holds, never who owns it.
+	 * often it is delivered), the catch-up, or support asking the store again (`audited`: who and why, kept in the
+	 * audit trail). It changes what the claim holds, never who owns it.
 	 */
-	async apply(statement: Statement, notificationId?: string): Promise<ApplyOutcome> {
+	async apply(statement: Statement, notificationId?: string, audited?: { actor: string; reason: string }): Promise<ApplyOutcome> {
 		if (notificationId !== undefined && this.#seen(notificationId)) {
 			// Already applied; the store retries because we did not answer in time, or D1 failed: make sure D1 has it.
 			return { status: "duplicate", history: await this.#settle(), ownerUserId: this.#unit()?.user_id ?? null };
@@ -411,6 +412,7 @@ export class TransactionClaim extends DurableObject<Env> {
 		if (notificationId !== undefined) {
 			this.#sql.exec(`INSERT INTO seen_notification (id, at) VALUES (?, ?)`, notificationId, Date.now());
 		}
+		if (audited && statement.kind === "purchase" && this.#unit()) this.#audit("reverify", this.#unit()!.user_id, { ...audited, transactionId: statement.purchase.transactionId });
 		const unit = this.#unit();
 		if (unit?.user_id) this.#sql.exec(`UPDATE txn SET ack_state = 'pending' WHERE ack_state = 'none' AND json_extract(purchase, '$.needsAcknowledgement') = 1`);
 		return { status, history: await this.#settle(), ownerUserId: unit?.user_id ?? null };
@@ -606,27 +608,33 @@ export class TransactionClaim extends DurableObject<Env> {
 	#changeOwner(toUserId: string | null, change: { action: OwnershipAction; actor: string; reason: string | null; transactionId: string }): void {
 		const unit = this.#unit()!;
 		const at = Date.now();
+		this.#audit(change.action, toUserId, change);
+		this.#sql.exec(`UPDATE unit SET user_id = ?, revoked = ? WHERE id = 1`, toUserId, change.action === "revoke" ? 1 : 0);
+		this.#sql.exec(`UPDATE txn SET version = version + 1`);
+		if (change.action !== "claim") {
+			const purchase = this.#standing(change.transactionId, unit.subscription === 1, at);
+			this.#emit("ownership.transferred", purchase, { fromUserId: unit.user_id, toUserId, action: change.action, reason: change.reason });
+		}
+		if (toUserId !== null) this.#sql.exec(`UPDATE txn SET ack_state = 'pending' WHERE ack_state = 'none' AND json_extract(purchase, '$.needsAcknowledgement') = 1`);
+	}
+
+	/** An audit entry, written to D1's ownership_audit at the next #sync (with the rows it concerns). */
+	#audit(action: OwnershipAction, toUserId: string | null, change: { actor: string; reason: string | null; transactionId: string }): void {
+		const unit = this.#unit()!;
 		const entry: AuditEntry = {
 			id: crypto.randomUUID(),
 			store: unit.store as Store,
 			claimId: unit.key,
 			transactionId: change.transactionId,
 			appId: unit.app_id,
-			action: change.action,
+			action,
 			fromUserId: unit.user_id,
 			toUserId,
 			actor: change.actor,
 			reason: change.reason,
-			at,
+			at: Date.now(),
 		};
-		this.#sql.exec(`UPDATE unit SET user_id = ?, revoked = ? WHERE id = 1`, toUserId, change.action === "revoke" ? 1 : 0);
-		this.#sql.exec(`UPDATE txn SET version = version + 1`);
 		this.#sql.exec(`INSERT INTO audit (id, entry) VALUES (?, ?)`, entry.id, JSON.stringify(entry));
-		if (change.action !== "claim") {
-			const purchase = this.#standing(change.transactionId, unit.subscription === 1, at);
-			this.#emit("ownership.transferred", purchase, { fromUserId: unit.user_id, toUserId, action: change.action, reason: change.reason });
-		}
-		if (toUserId !== null) this.#sql.exec(`UPDATE txn SET ack_state = 'pending' WHERE ack_state = 'none' AND json_extract(purchase, '$.needsAcknowledgement') = 1`);
 	}
 
 	/**

@@ -1,4 +1,5 @@
 import type { Store } from "../purchase";
+import type { D1Reader } from "./history";
 import { withSchema } from "./schema";
 
 /** The notifications table (migrations/0002): every store notification applied, a purchase's timeline. */
@@ -51,7 +52,7 @@ export interface TimelineEntry {
 }
 
 /** What the store said about a transaction, or the subscription it belongs to, oldest first. */
-export async function timelineOf(db: D1Database, store: Store, transactionId: string, subscriptionId: string | null): Promise<TimelineEntry[]> {
+export async function timelineOf(db: D1Reader, store: Store, transactionId: string, subscriptionId: string | null): Promise<TimelineEntry[]> {
 	const { results } = await withSchema(() =>
 		db
 			.prepare(

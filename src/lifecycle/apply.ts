@@ -10,8 +10,8 @@ import { APPLY_MIGRATIONS } from "../ledger/schema";
  * deduplicates by notification id, merges by the store's time and writes D1; only once D1 has it does this
  * return, so the caller may tell the store it was received.
  */
-export async function applyStatement(env: Env, store: Store, unitId: string, statement: Statement, notificationId?: string): Promise<ApplyOutcome> {
-	const outcome = await claimStub(env, store, unitId).apply(statement, notificationId === undefined ? undefined : `${store}:${notificationId}`);
+export async function applyStatement(env: Env, store: Store, unitId: string, statement: Statement, notificationId?: string, audited?: { actor: string; reason: string }): Promise<ApplyOutcome> {
+	const outcome = await claimStub(env, store, unitId).apply(statement, notificationId === undefined ? undefined : `${store}:${notificationId}`, audited);
 	if (outcome.history === "schema_missing") throw new Misconfigured(`a store notification could not be recorded: D1 has no schema: ${APPLY_MIGRATIONS}`);
 	if (outcome.history === "unavailable") throw new HistoryUnavailable("the notification could not be recorded yet; the store will deliver it again");
 	return outcome;

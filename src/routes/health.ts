@@ -5,6 +5,7 @@ import type { Config } from "../config/schema";
 import { serviceAccountKey } from "../google/auth";
 import type { AppEnv } from "../http/app";
 import { APPLY_MIGRATIONS, missingMigrations } from "../ledger/schema";
+import { describe } from "../openapi/describe";
 
 /**
  * GET /health: whether a request would find what it needs. The configuration parses; every key in it imports
@@ -21,7 +22,15 @@ const CHECK_TIMEOUT_MS = 5_000;
 
 const keyChecks = new WeakMap<Config, Promise<Problem[]>>();
 
-export const healthRoutes = new Hono<AppEnv>().get("/", async (c) => {
+export const healthRoutes = new Hono<AppEnv>().get("/", describe({
+	summary: "Whether a request would find what it needs",
+	description: "Configuration, keys, D1 and its migrations, the Durable Object namespace. Problems are named without values.",
+	tags: ["Operations"],
+	responses: {
+		200: { description: "Healthy", example: { status: "ok", apps: 1, checks: { config: "ok", keys: "ok", d1: "ok", durable_objects: "ok" } } },
+		503: { description: "misconfigured (an operator must fix something) or unavailable; Retry-After set", example: { status: "misconfigured", problems: ["D1 lacks migration 0005_console.sql: apply migrations/ …"], checks: { config: "ok", keys: "ok", d1: "failing", durable_objects: "ok" } } },
+	},
+}), async (c) => {
 	const loaded = loadConfig(c.env);
 	if (!loaded.ok) {
 		return c.json({ status: "misconfigured", problems: loaded.error.problems, checks: { config: "failing" } }, 503, { "retry-after": "60" });
@@ -62,7 +71,7 @@ async function checkD1(db: D1Database): Promise<Problem[]> {
 		const missing = await withTimeout(missingMigrations(db), "D1");
 		return missing.length === 0 ? [] : [{ check: "d1", problem: `D1 lacks migration ${missing.join(", ")}: ${APPLY_MIGRATIONS}` }];
 	} catch (err) {
-		return [{ check: "d1", problem: `D1 did not answer: ${describe(err)}` }];
+		return [{ check: "d1", problem: `D1 did not answer: ${describeError(err)}` }];
 	}
 }
 
@@ -71,7 +80,7 @@ async function checkDurableObjects(env: Env): Promise<Problem[]> {
 		await withTimeout(env.CLAIMS.get(env.CLAIMS.idFromName("health-check")).ping(), "the CLAIMS Durable Object namespace");
 		return [];
 	} catch (err) {
-		return [{ check: "durable_objects", problem: `the CLAIMS Durable Object namespace did not answer: ${describe(err)}` }];
+		return [{ check: "durable_objects", problem: `the CLAIMS Durable Object namespace did not answer: ${describeError(err)}` }];
 	}
 }
 
@@ -83,6 +92,6 @@ function withTimeout<T>(work: Promise<T>, what: string): Promise<T> {
 	return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
-function describe(err: unknown): string {
+function describeError(err: unknown): string {
 	return err instanceof Error ? err.message.slice(0, 200) : "unknown error";
 }

@@ -8,7 +8,8 @@ import { requireApiKey, type ApiEnv } from "../http/auth";
 import type { AppEnv } from "../http/app";
 import { ApiError } from "../http/errors";
 import { userIdField } from "../http/fields";
-import { parseWith } from "../http/validate";
+import { paramsOf, queryOf } from "../http/validate";
+import { describe } from "../openapi/describe";
 
 /**
  * Live push to the app, a WebSocket per user:
@@ -29,10 +30,23 @@ async function liveKey(apiKey: string): Promise<Uint8Array> {
 }
 
 const Params = z.object({ userId: userIdField });
+/** Described here, read by the user's channel (src/events/channel.ts). */
+const LiveQuery = z.object({
+	// Optional here so that a missing token is answered 401 by the handler, as any other token problem.
+	token: z.string().optional().describe("From POST /v1/users/{userId}/live-token (required)."),
+	since: z.string().optional().describe("The id of the last message this device saw."),
+});
 
-export const liveTokenRoutes = new Hono<ApiEnv>().post("/:userId/live-token", requireApiKey, async (c) => {
+export const liveTokenRoutes = new Hono<ApiEnv>().post("/:userId/live-token", describe({
+	summary: "Mint a live-socket token for one user",
+	description: "Your backend mints it (apps must never hold API keys); the app opens `url` as a WebSocket. Valid `liveTokenSeconds` (5 minutes by default).",
+	tags: ["Events"],
+	security: ["apiKey"],
+	responses: { 200: { description: "The token and the socket's URL", example: { token: "eyJ…", url: "wss://iap.example.com/v1/live?token=eyJ…", expiresAt: 1763800300000 } } },
+	errors: [400, 401, 429, 503],
+}), requireApiKey, paramsOf(Params), async (c) => {
 	const app = c.get("app");
-	const { userId } = parseWith(Params, c.req.param());
+	const { userId } = c.req.valid("param");
 	const now = Math.floor(Date.now() / 1000);
 	const expiresAt = now + app.liveTokenSeconds;
 	const token = await new SignJWT({ app: app.id })
@@ -48,7 +62,14 @@ export const liveTokenRoutes = new Hono<ApiEnv>().post("/:userId/live-token", re
 	return c.json({ token, url: url.toString(), expiresAt: expiresAt * 1000 });
 });
 
-export const liveRoutes = new Hono<AppEnv>().get("/", async (c) => {
+export const liveRoutes = new Hono<AppEnv>().get("/", describe({
+	summary: "A user's live socket (WebSocket)",
+	description:
+		'Upgrade: websocket. Messages: `{"id", "type": "access_granted" | "access_revoked", "at", "entitlements", "productId", "transactionId", "store", "event"}`. Reconnect with `&since=<last id>` to get what was missed (the last 100). Send `ping` for `pong`.',
+	tags: ["Events"],
+	responses: { 101: { description: "Switching protocols: the socket is open" } },
+	errors: [400, 401],
+}), queryOf(LiveQuery), async (c) => {
 	const token = c.req.query("token");
 	if (!token) throw new ApiError("unauthorized", "a live socket needs ?token= from POST /v1/users/{userId}/live-token");
 	const { app, userId } = await verifyLiveToken(c.get("config").apps, token);

@@ -15,11 +15,11 @@ import {
 	transactionIdField,
 } from "../http/fields";
 import { answerBookmark, readSession } from "../http/session";
-import { parseJsonBody, parseWith } from "../http/validate";
-import { auditOf } from "../ledger/audit";
-import { claimStub } from "../ledger/grant";
-import { findPurchase, findPurchasesBy, holdersOf, type HistoryEntry } from "../ledger/history";
-import { timelineOf } from "../ledger/notifications";
+import { jsonBody, paramsOf, queryOf } from "../http/validate";
+import { findPurchasesBy, holdersOf } from "../ledger/history";
+import { purchaseDetail, shown } from "../ledger/purchase-detail";
+import { describe } from "../openapi/describe";
+import { HistoryEntrySchema, PurchaseDetailSchema, PurchaseSchema, RefusalCodeSchema } from "../openapi/schemas";
 import { currentState, isEntitled, STORES, type Purchase } from "../purchase";
 import { listEvidence, type Evidence } from "../verification";
 
@@ -31,7 +31,10 @@ import { listEvidence, type Evidence } from "../verification";
  */
 
 const StoreParam = z.enum(STORES, { error: `must be one of ${STORES.map((s) => `"${s}"`).join(", ")}` });
-const PurchaseParams = z.object({ store: StoreParam, transactionId: z.string().min(1).max(1024) });
+export const PurchaseParams = z.object({
+	store: StoreParam,
+	transactionId: z.string().min(1).max(1024).describe("Google's purchase token, Apple's transaction id or Amazon's receipt id, URL-encoded."),
+});
 
 const SearchQuery = z
 	.object({ orderId: z.string().min(1).max(256).optional(), originalTransactionId: transactionIdField.optional() })
@@ -64,22 +67,37 @@ const CheckBody = z
 		return z.NEVER;
 	});
 
-/** A history row as the API shows it, with whether it gives access now. */
-function shown(entry: HistoryEntry, now = Date.now()) {
-	return { ...entry, currentState: currentState(entry, now), entitled: isEntitled(entry, now) };
-}
-
 export const lookupRoutes = new Hono<ApiEnv>()
-	.get("/", async (c) => {
-		const query = parseWith(SearchQuery, c.req.query());
+	.get("/", describe({
+		summary: "Find purchases by order id or original transaction id",
+		description: "What a store's receipt e-mail or a notification shows. Send exactly one of `orderId` and `originalTransactionId`.",
+		tags: ["Support"],
+		security: ["apiKey"],
+		responses: { 200: { description: "The app's purchases that match", schema: z.object({ purchases: z.array(HistoryEntrySchema) }) } },
+		errors: [400, 401, 429, 503],
+	}), queryOf(SearchQuery), async (c) => {
+		const query = c.req.valid("query");
 		const session = readSession(c);
 		const found = await findPurchasesBy(session, c.get("app").id, query.orderId !== undefined ? { orderId: query.orderId } : { originalTransactionId: query.originalTransactionId! });
 		answerBookmark(c, session);
 		return c.json({ purchases: found.map((entry) => shown(entry)) });
 	})
-	.post("/check", async (c) => {
+	.post("/check", describe({
+		summary: "What evidence holds and who holds it, claiming nothing",
+		description: "Evidence exactly as `validate` takes it (`userId` and, for the App Store, `productId` optional), verified with the store: every transaction it holds, its state, and who in this app holds it.",
+		tags: ["Verification"],
+		security: ["apiKey"],
+		responses: {
+			200: {
+				description: "The transactions, or a verdict",
+				schema: z.object({ valid: z.boolean(), code: RefusalCodeSchema.optional(), message: z.string().optional(), transactions: z.array(PurchaseSchema.extend({ currentState: z.string(), entitled: z.boolean(), owner: z.string().nullable() })) }),
+				example: { valid: true, transactions: [{ store: "app_store", transactionId: "1000000000000001", productId: "premium_lifetime", state: "active", currentState: "active", entitled: true, owner: "apple-user" }] },
+			},
+		},
+		errors: [400, 401, 429, 503],
+	}), jsonBody(CheckBody), async (c) => {
 		const app = c.get("app");
-		const evidence = await parseJsonBody(c, CheckBody);
+		const evidence = c.req.valid("json");
 		let purchases: Purchase[];
 		try {
 			purchases = await withEvidenceFields(SERVER_API_EVIDENCE_FIELDS, () => listEvidence(app, c.get("config"), evidence));
@@ -101,37 +119,19 @@ export const lookupRoutes = new Hono<ApiEnv>()
 			}),
 		});
 	})
-	.get("/:store/:transactionId", async (c) => {
-		const app = c.get("app");
-		const { store, transactionId } = parseWith(PurchaseParams, c.req.param());
+	.get("/:store/:transactionId", describe({
+		summary: "One purchase: owner, state, claim, store's answer, timeline, events, audit trail",
+		description:
+			"For support. `acknowledgement` is the claim's Google acknowledgement (`none` | `pending` | `done` | `abandoned`), `historySynced` whether D1 has its latest state, `timeline` the store notifications about it (or its subscription), `events` what happened to it here, `audit` every ownership change and support action.",
+		tags: ["Support"],
+		security: ["apiKey"],
+		responses: { 200: { description: "The purchase", schema: PurchaseDetailSchema } },
+		errors: [400, 401, 404, 429, 503],
+	}), paramsOf(PurchaseParams), async (c) => {
+		const { store, transactionId } = c.req.valid("param");
 		const session = readSession(c);
-		const entry = await findPurchase(session, store, transactionId);
+		const detail = await purchaseDetail(c.env, session, c.get("app").id, store, transactionId);
 		answerBookmark(c, session);
-		if (!entry || entry.appId !== app.id) throw new ApiError("not_found", "no such purchase in this app", { field: "transactionId" });
-		const claimId = entry.subscriptionId ?? entry.transactionId;
-		const [claim, timeline, audit] = await Promise.all([
-			claimStub(c.env, store, claimId).record(),
-			timelineOf(c.env.DB, store, transactionId, entry.subscriptionId),
-			auditOf(c.env.DB, store, claimId),
-		]);
-		const held = claim?.transactions.find((t) => t.purchase.transactionId === transactionId);
-		return c.json({
-			purchase: shown(entry),
-			owner: entry.userId,
-			claim: claim
-				? {
-						key: claim.key,
-						ownerUserId: claim.userId,
-						revoked: claim.revoked,
-						firstSeenAt: claim.firstSeenAt,
-						transactions: claim.transactions.length,
-						acknowledgement: held?.ackState ?? null,
-						acknowledgementAttempts: held?.ackAttempts ?? 0,
-						consumption: held?.consumeState ?? null,
-						historySynced: held?.historySynced ?? null,
-					}
-				: null,
-			timeline,
-			audit,
-		});
+		if (!detail) throw new ApiError("not_found", "no such purchase in this app", { field: "transactionId" });
+		return c.json(detail);
 	});

@@ -2,13 +2,15 @@ import { Hono } from "hono";
 import * as z from "zod";
 import { InvalidNotification } from "../answers";
 import { parseRtn } from "../amazon/notifications";
-import { confirmSubscription, parseSnsMessage, verifySnsMessage } from "../amazon/sns";
+import { confirmSubscription, parseSnsMessage, SnsMessage, verifySnsMessage } from "../amazon/sns";
 import { verifyAppleNotification } from "../apple/notifications";
 import { parsePush } from "../google/notifications";
 import { authenticatePush } from "../google/push";
 import type { AppEnv } from "../http/app";
-import { parseJsonBody } from "../http/validate";
+import { jsonBody } from "../http/validate";
+import { PushEnvelope } from "../google/notifications";
 import { applyAmazonNotification } from "../lifecycle/amazon";
+import { describe } from "../openapi/describe";
 import { applyAppleNotification } from "../lifecycle/apple";
 import { applyGoogleNotification } from "../lifecycle/google";
 
@@ -22,17 +24,33 @@ import { applyGoogleNotification } from "../lifecycle/google";
  *                                  subscription's confirmation)
  */
 
-const AppleBody = z.object({ signedPayload: z.string({ error: "must be the notification's JWS" }).min(1).max(256 * 1024) });
+const AppleBody = z.object({ signedPayload: z.string({ error: "must be the notification's JWS" }).min(1).max(256 * 1024).describe("The notification, as Apple signs it (a JWS).") });
+
+const Received = z.object({ received: z.literal(true), status: z.enum(["applied", "unchanged", "duplicate", "recorded", "ignored", "confirmed"]), reason: z.string().optional() });
 
 export const notificationRoutes = new Hono<AppEnv>()
-	.post("/apple", async (c) => {
-		const { signedPayload } = await parseJsonBody(c, AppleBody);
+	.post("/apple", describe({
+		summary: "App Store Server Notifications V2 (called by Apple)",
+		description: "Verified like a signed transaction (chain to Apple Root CA - G3, Apple's OIDs); answered 200 only once what it says is in D1, 5xx when it could not be recorded (Apple delivers it again). Each is applied once.",
+		tags: ["Notifications"],
+		responses: { 200: { description: "Received", schema: Received, example: { received: true, status: "applied" } } },
+		errors: [400, 413, 503],
+	}), jsonBody(AppleBody), async (c) => {
+		const { signedPayload } = c.req.valid("json");
 		const config = c.get("config");
 		const verified = await verifyAppleNotification(signedPayload, { roots: config.appleTrustStore, apps: config.apps });
 		const applied = await applyAppleNotification(c.env, verified, "push", c.get("log"));
 		return c.json({ received: true, ...applied });
 	})
-	.post("/google", async (c) => {
+	.post("/google", describe({
+		summary: "Real-time Developer Notifications (an authenticated Pub/Sub push)",
+		description: "Every push's OIDC token is verified (Google's signature, issuer, audience, service account); the purchase is then fetched from the Play Developer API and recorded as Google states it.",
+		tags: ["Notifications"],
+		security: ["pubsubOidc"],
+		body: PushEnvelope,
+		responses: { 200: { description: "Received", schema: Received, example: { received: true, status: "applied" } } },
+		errors: [400, 401, 413, 503],
+	}), async (c) => {
 		const config = c.get("config");
 		const authorization = c.req.header("authorization");
 		if (!authorization) throw new InvalidNotification("unauthenticated", "a Pub/Sub push must carry its OIDC token as `Authorization: Bearer <token>`");
@@ -53,7 +71,15 @@ export const notificationRoutes = new Hono<AppEnv>()
 		const applied = await applyGoogleNotification(c.env, config, app, notification, "push", c.get("log"));
 		return c.json({ received: true, ...applied });
 	})
-	.post("/amazon", async (c) => {
+	.post("/amazon", describe({
+		summary: "Amazon's Real-time Notifications (signed Amazon SNS messages, called by SNS)",
+		description:
+			"SNS posts its JSON message as `text/plain`. Its signature (SignatureVersion 1 or 2) is checked with the certificate from `SigningCertURL`, which must be on an allowed SNS host over https; a `SubscriptionConfirmation` is confirmed by fetching `SubscribeURL` (same check). A `Notification` names a receipt, which is then fetched from RVS and recorded as Amazon states it. Each `MessageId` is applied once.",
+		tags: ["Notifications"],
+		body: SnsMessage,
+		responses: { 200: { description: "Received (or the subscription confirmed)", schema: Received, example: { received: true, status: "applied" } } },
+		errors: [400, 401, 413, 503],
+	}), async (c) => {
 		const config = c.get("config");
 		const log = c.get("log");
 		// SNS posts JSON labelled text/plain; the signature is checked before anything in it is believed.

@@ -14,8 +14,11 @@ import {
 	transactionIdField,
 	userIdField,
 } from "../http/fields";
+import { countRefusalAfter } from "../http/refusals";
 import { BOOKMARK_HEADER } from "../http/session";
-import { parseJsonBody } from "../http/validate";
+import { jsonBody } from "../http/validate";
+import { describe } from "../openapi/describe";
+import { ValidateAnswerSchema } from "../openapi/schemas";
 import { claimStub } from "../ledger/grant";
 import { Refusal, StoreUnreachable } from "../answers";
 import { grantEvidence, type Upstream } from "../grant-evidence";
@@ -96,10 +99,25 @@ const ConsumeBody = z
 	.transform((body) => ({ ...body, transactionId: body.store === "google_play" ? body.purchaseToken : body.receiptId, field: body.store === "google_play" ? "purchaseToken" : "receiptId" }));
 
 export const purchaseRoutes = new Hono<ApiEnv>()
-	.post("/validate", async (c) => {
+	.post("/validate", describe({
+		summary: "Verify, claim and record a purchase (server to server)",
+		description:
+			"For your own backend. Verifies the evidence with its store, claims it for `userId` and records it; answers Nakama's fields, the normalized purchase and the store's raw answer. " +
+			"A refusal is 200 with `success: false` and `code`; an outage is 503 with `purchase_provider_reachable: false`. For the App Store send one or more of `signedTransaction`, `transactionId` and `receipt`.",
+		tags: ["Verification"],
+		security: ["apiKey"],
+		responses: {
+			200: {
+				description: "Granted, or a verdict with its code",
+				schema: ValidateAnswerSchema,
+				example: { success: true, seen_before: false, purchase_provider_reachable: true, message: "valid", purchase: { appId: "1234", store: "google_play", productId: "premium_monthly", state: "active" }, data: {} },
+			},
+		},
+		errors: [400, 401, 413, 429, 503],
+	}), jsonBody(ValidateBody), async (c) => {
 		const config = c.get("config");
 		const app = c.get("app");
-		const { userId, evidence, restore, fresh } = await parseJsonBody(c, ValidateBody);
+		const { userId, evidence, restore, fresh } = c.req.valid("json");
 		const trace: { upstream?: Upstream } = {};
 		try {
 			const grant = await withEvidenceFields(SERVER_API_EVIDENCE_FIELDS, () => grantEvidence(c.env, app, config, evidence, userId, { restore, fresh }, trace));
@@ -118,6 +136,7 @@ export const purchaseRoutes = new Hono<ApiEnv>()
 		} catch (err) {
 			if (err instanceof Refusal) {
 				c.get("log").info("validate_refused", { app: app.id, store: evidence.store, code: err.code, reason: err.message, upstream: trace.upstream });
+				countRefusalAfter(c, app.id, evidence.store, err);
 				// A purchase the store vouched for, in a state that grants nothing, is still described as the ledger holds it.
 				const held = err.held ? (({ raw: _raw, ...normalized }) => normalized)(err.held.purchase) : null;
 				return c.json({
@@ -135,9 +154,16 @@ export const purchaseRoutes = new Hono<ApiEnv>()
 			throw err;
 		}
 	})
-	.post("/consume", async (c) => {
+	.post("/consume", describe({
+		summary: "Consume a granted consumable, once (Google Play, Amazon)",
+		description: "Google: consumes the purchase with Google for its owner; the product must be listed as `consumable` in the app's `products`. Amazon: marks it consumed in its claim (Amazon has no consume call; the app reports fulfilment with `notifyFulfillment`). Repeats answer `seen_before: true`.",
+		tags: ["Verification"],
+		security: ["apiKey"],
+		responses: { 200: { description: "Consumed (now, or before)", example: { consumed: true, seen_before: false } } },
+		errors: [400, 401, 404, 409, 429, 503],
+	}), jsonBody(ConsumeBody), async (c) => {
 		const app = c.get("app");
-		const body = await parseJsonBody(c, ConsumeBody);
+		const body = c.req.valid("json");
 		// Consumables are one-time purchases: each token or receipt is a claim of its own.
 		const outcome = await claimStub(c.env, body.store, body.transactionId).consume(body.userId, app.id, body.transactionId);
 		switch (outcome.status) {

@@ -18,8 +18,11 @@ import {
 	userIdField,
 } from "../http/fields";
 import { enforceRateLimit } from "../http/rate-limit";
+import { countRefusalAfter } from "../http/refusals";
 import { BOOKMARK_HEADER } from "../http/session";
-import { parseJsonBody } from "../http/validate";
+import { jsonBody } from "../http/validate";
+import { describe } from "../openapi/describe";
+import { VerifyAnswerSchema } from "../openapi/schemas";
 import { grantEvidence, type Upstream } from "../grant-evidence";
 import type { Evidence } from "../verification";
 
@@ -114,8 +117,27 @@ const VerifyBody = z
 		return { appId: body.appId, userId, evidence, restore: body.purchaseDetails.status === "restored" };
 	});
 
-export const verifyRoutes = new Hono<AppEnv>().post("/", async (c) => {
-	const { appId, userId, evidence, restore } = await parseJsonBody(c, VerifyBody);
+export const verifyRoutes = new Hono<AppEnv>().post("/", describe({
+	summary: "Verify a purchase for a user (the wrapper-app contract)",
+	description:
+		"Verifies the evidence with its store, claims the purchase for `userIdentifier` (once: anyone else is refused `owned_by_another_user`) and records it. " +
+		"`200 {complete_purchase: true}` grants; `200 {complete_purchase: false, code}` is a verdict; anything non-200 means no verdict could be had: retry, never refund. " +
+		"Apps that set `verifyKeys` send one as `?key=`, `X-Verify-Key` or a Bearer token.",
+	tags: ["Verification"],
+	security: ["verifyKey", "verifyKeyHeader"],
+	responses: {
+		200: {
+			description: "A verdict",
+			schema: VerifyAnswerSchema,
+			examples: {
+				granted: { summary: "valid, active, this product, this user", value: { complete_purchase: true } },
+				sharing: { summary: "claimed by another user", value: { complete_purchase: false, reason: "this purchase was already claimed by another user", code: "owned_by_another_user" } },
+			},
+		},
+	},
+	errors: [400, 401, 413, 429, 503],
+}), jsonBody(VerifyBody), async (c) => {
+	const { appId, userId, evidence, restore } = c.req.valid("json");
 	const config = c.get("config");
 	const app = findApp(config, appId);
 	if (!app) throw new ApiError("invalid_request", `appId: no app "${appId}" is configured`, { field: "appId" });
@@ -144,6 +166,7 @@ export const verifyRoutes = new Hono<AppEnv>().post("/", async (c) => {
 	} catch (err) {
 		if (err instanceof Refusal) {
 			log.info("verify_refused", { app: app.id, code: err.code, reason: err.message, upstream: trace.upstream });
+			countRefusalAfter(c, app.id, evidence.store, err);
 			return c.json({ complete_purchase: false, reason: err.message, code: err.code });
 		}
 		throw err;

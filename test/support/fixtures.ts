@@ -47,6 +47,18 @@ export const SAMPLE_APP = {
 	clientEmail: "iap-verifier@iap-edge-sample.iam.gserviceaccount.com",
 } as const;
 
+/**
+ * The support console: the sample console key (every app), and Cloudflare Access as the emulator plays it (team
+ * domain {emulator}/access; anyone at example.com). Tests add a key that sees the sample app only.
+ */
+export const SAMPLE_CONSOLE = {
+	keyName: "support",
+	key: "sample-console-key-0123456789abcdef",
+	accessAudience: "iap-edge-sample-access-aud",
+	accessEmails: "*@example.com",
+} as const;
+export const TEST_CONSOLE = { keyName: "sample-only", key: "sample-only-console-key-0123456789" } as const;
+
 /** The Pub/Sub push subscription's service account, which the service expects on every RTDN push. */
 export const PUSH_SERVICE_ACCOUNT = "rtdn-push@iap-edge-sample.iam.gserviceaccount.com";
 
@@ -89,7 +101,7 @@ export interface Fixtures {
 export async function createFixtures(options: FixtureOptions): Promise<Fixtures> {
 	const base = options.emulatorUrl.replace(/\/+$/, "");
 	const tokenUri = `${base}/google/token`;
-	const [sampleKey, tokenCacheKey, pushKey] = await Promise.all([generateRsaKeyPair(), generateRsaKeyPair(), generateRsaKeyPair()]);
+	const [sampleKey, tokenCacheKey, pushKey, accessKey] = await Promise.all([generateRsaKeyPair(), generateRsaKeyPair(), generateRsaKeyPair(), generateRsaKeyPair()]);
 	const service = (options.serviceUrl ?? "https://iap-edge.test").replace(/\/+$/, "");
 	const notifications = { appleUrl: `${service}/v1/notifications/apple`, googleUrl: `${service}/v1/notifications/google`, amazonUrl: `${service}/v1/notifications/amazon` };
 	const googlePush = { audience: notifications.googleUrl, serviceAccountEmail: PUSH_SERVICE_ACCOUNT };
@@ -252,6 +264,13 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 			storeTimeoutMs: options.storeTimeoutMs ?? 10_000,
 			// Amazon SNS's own hosts (the default) in tests; the emulator's address otherwise.
 			notifications: { googlePush, ...(options.amazonSnsUrl === undefined ? { amazonSns: { certificateHosts: [new URL(base).hostname] } } : {}) },
+			console: {
+				keys: [
+					{ name: SAMPLE_CONSOLE.keyName, key: SAMPLE_CONSOLE.key, apps: "*" },
+					...(options.includeTestApps ? [{ name: TEST_CONSOLE.keyName, key: TEST_CONSOLE.key, apps: [SAMPLE_APP.id] }] : []),
+				],
+				access: { teamDomain: `${base}/access`, audience: SAMPLE_CONSOLE.accessAudience, users: [{ email: SAMPLE_CONSOLE.accessEmails, apps: "*" }] },
+			},
 			...(options.webhookRetrySeconds === undefined ? {} : { webhookRetrySeconds: options.webhookRetrySeconds }),
 			...(apple.appleRootCertificates.length > 0 ? { appleRootCertificates: apple.appleRootCertificates } : {}),
 		},
@@ -264,6 +283,7 @@ export async function createFixtures(options: FixtureOptions): Promise<Fixtures>
 			},
 			notify: { ...notifications, mode: options.notifyMode ?? "hold" },
 			webhooks: { secrets: [webhookSecret, nextWebhookSecret] },
+			access: { privateKey: accessKey.privateKeyPem, kid: crypto.randomUUID().replaceAll("-", ""), audience: SAMPLE_CONSOLE.accessAudience },
 		},
 	};
 }

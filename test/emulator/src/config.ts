@@ -107,6 +107,8 @@ const Limit = z.object({
 	periodSeconds: z.number().int().min(1),
 	match: z.string().default(""),
 });
+/** Cloudflare Access: the key it signs users' JWTs with (published at /access/cdn-cgi/access/certs) and the AUD tag. */
+const Access = z.object({ privateKey: z.string(), kid: z.string(), audience: z.string() });
 
 /** The webhook receiver's signing secrets (whsec_…), the same the service signs with. */
 const Webhooks = z.object({ secrets: z.array(z.string()).default([]) });
@@ -118,6 +120,7 @@ const EmulatorConfig = z.object({
 	notify: Notify.default({ mode: "hold" }),
 	webhooks: Webhooks.default({ secrets: [] }),
 	limits: z.array(Limit).default([]),
+	access: Access.optional(),
 });
 
 export type EmulatorConfig = z.output<typeof EmulatorConfig>;
@@ -128,6 +131,7 @@ export type GooglePushConfig = z.output<typeof GooglePush>;
 export type NotifyConfig = z.output<typeof Notify>;
 export type AmazonEmulatorConfig = z.output<typeof Amazon>;
 export type AmazonSnsConfig = z.output<typeof AmazonSns>;
+export type AccessConfig = z.output<typeof Access>;
 
 /** The emulator's bindings, as `wrangler types` generates them from test/emulator/wrangler.toml. */
 export type EmulatorEnv = Env;

@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { accessCerts, accessToken } from "./access";
 import { webhookReceiver } from "./webhook-receiver";
 import { admin } from "./admin";
 import { amazonRvs } from "./amazon-rvs";
@@ -24,6 +25,7 @@ import { storeEndpoint } from "./store-endpoint";
  *   {base}/apple/receipt/{production,sandbox}/verifyReceipt ← endpoints.appleReceiptProduction / appleReceiptSandbox
  *   {base}/amazon[/sandbox]/version/1.0/verifyReceiptId/...  ← endpoints.amazon (RVS, production and Cloud Sandbox)
  *   {base}/amazon/sns/...                                 ← Amazon SNS: the signing certificate, ConfirmSubscription
+ *   {base}/access/cdn-cgi/access/certs                    ← Cloudflare Access's keys (console.access.teamDomain = {base}/access)
  *   {base}/_emulator/...                                  ← admin: create and change purchases, notifications, faults, counters
  */
 
@@ -49,6 +51,8 @@ app.route("/apple/sandbox", appleApi("Sandbox"));
 app.route("/apple/receipt", appleReceipts());
 app.route("/amazon/sns", amazonSns);
 app.route("/amazon", amazonRvs);
+app.get("/access/cdn-cgi/access/certs", storeEndpoint("access.certs"), accessCerts);
+app.post("/_emulator/access/token", accessToken);
 app.route("/_emulator/webhooks", webhookReceiver);
 app.route("/_emulator", admin);
 app.notFound((c) => c.json({ error: { code: 404, message: `store emulator: no such endpoint ${c.req.method} ${new URL(c.req.url).pathname}`, status: "NOT_FOUND" } }, 404));

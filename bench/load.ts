@@ -165,8 +165,10 @@ async function main(): Promise<void> {
 	// verification did before replays were answered from the ledger; its quota raised so the limiter never holds it.
 	const appsList = fixtures.appsConfig.apps as Record<string, unknown>[];
 	const sampleApp = appsList.find((a) => a.id === SAMPLE_APP.id)!;
+	// Without the Amazon block: Amazon's notifications find an app by its package, which must name one app.
+	const { amazon: _amazon, ...sampleWithoutAmazon } = sampleApp;
 	appsList.push({
-		...sampleApp,
+		...sampleWithoutAmazon,
 		id: ASK_APP,
 		apiKeys: [ASK_APP_KEY],
 		webhooks: [],

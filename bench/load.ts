@@ -230,7 +230,7 @@ async function main(): Promise<void> {
 	// Notifications for (f) and (g): purchases bought and claimed, then changed at the store, which makes the
 	// notification; the service sees each once, in a round.
 	const notifications = { app_store: new Pool<Delivery>(), google_play: new Pool<Delivery>() };
-	const perStore = NOTIFICATIONS * (ROUNDS + 1) + SAMPLED;
+	const perStore = Math.max(CONNECTIONS, NOTIFICATIONS) * (ROUNDS + 1) + SAMPLED;
 	if (CASES.includes("notify_apple")) {
 		console.log(`bench:load: ${perStore} App Store purchases bought, claimed and refunded, for (f)`);
 		await appleRefunds(service, emulator, SAMPLE, perStore);
@@ -643,11 +643,12 @@ function addDefined(sum: number, value: number | undefined): number | undefined 
 
 /**
  * One case for `seconds` at CONNECTIONS connections (a notification case: NOTIFICATIONS requests, or a tenth of that
- * in a warm-up); every answer is checked.
+ * in a warm-up, at least one per connection); every answer is checked.
  */
 async function runCase(target: CaseRequest & { cpu: () => number | undefined; name: CaseName }, seconds: number): Promise<CaseRun> {
 	const before = target.cpu();
-	const amount = NOTIFY_CASES.has(target.name) ? (seconds === SECONDS ? NOTIFICATIONS : Math.ceil(NOTIFICATIONS / 10)) : undefined;
+	// autocannon needs at least one request per connection.
+	const amount = NOTIFY_CASES.has(target.name) ? Math.max(CONNECTIONS, seconds === SECONDS ? NOTIFICATIONS : Math.ceil(NOTIFICATIONS / 10)) : undefined;
 	const run = await runAutocannon(target, seconds, { connections: CONNECTIONS, amount });
 	const after = target.cpu();
 	return before === undefined || after === undefined || run.requests === 0 ? run : { ...run, cpuMs: (after - before) / 1e6 / run.requests };

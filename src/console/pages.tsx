@@ -449,7 +449,7 @@ export const KpiPage: FC<{ user: ConsoleUser; csrf: string; app: AppConfig; repo
 				<div class="scroll">
 					<table class="numbers">
 						<caption>
-							App {app.id}, {report.environment}, {report.store ? storeName(report.store) : "both stores"}, {report.from} to {report.to} (UTC days)
+							App {app.id}, {report.environment}, {report.store ? storeName(report.store) : "every store"}, {report.from} to {report.to} (UTC days)
 						</caption>
 						<thead>
 							<tr>

@@ -14,6 +14,20 @@ async function verify(body: unknown) {
 	return { status: response.status, body: await json(response), headers: response.headers };
 }
 
+/** A /verify body for premium_lifetime whose App Store evidence is `data`, whatever it is. */
+function rawEvidenceBody(data: string) {
+	return {
+		userIdentifier: uniqueUser(),
+		appId: 1234,
+		purchaseDetails: {
+			verificationData: { serverVerificationData: data, localVerificationData: "", source: "app_store" },
+			productID: "premium_lifetime",
+			purchaseID: "1000000000000001",
+			status: "purchased",
+		},
+	};
+}
+
 describe("a StoreKit 2 signed transaction sent to /verify", () => {
 	it("completes for its buyer and is recorded, with no call to Apple", async () => {
 		const tx = await appleEmulator.createTransaction();
@@ -72,17 +86,7 @@ describe("App Store evidence that is not evidence", () => {
 		["a truncated PKCS#7 receipt", "MIAGCSqGSIb3DQEHAqCAMIACAQEx"],
 		["100 KB of nothing", "x".repeat(100_000)],
 	])("is refused with a reason, never a 500: %s", async (_, data) => {
-		const body = {
-			userIdentifier: uniqueUser(),
-			appId: 1234,
-			purchaseDetails: {
-				verificationData: { serverVerificationData: data, localVerificationData: "", source: "app_store" },
-				productID: "premium_lifetime",
-				purchaseID: "1000000000000001",
-				status: "purchased",
-			},
-		};
-		const { status, body: answer } = await verify(body);
+		const { status, body: answer } = await verify(rawEvidenceBody(data));
 		expect(status).toBe(200);
 		expect(answer).toMatchObject({ complete_purchase: false, code: expect.stringMatching(/^(invalid_purchase|invalid_signature)$/) });
 	});
@@ -92,17 +96,7 @@ describe("App Store evidence that is not evidence", () => {
 		["a signed transaction longer than any Apple signs", `${"a".repeat(9000)}.${"b".repeat(9000)}.c`],
 		["a receipt longer than the limit", "A".repeat(300 * 1024)],
 	])("is a 400 naming the field, before anything is asked: %s", async (_, data) => {
-		const body = {
-			userIdentifier: uniqueUser(),
-			appId: 1234,
-			purchaseDetails: {
-				verificationData: { serverVerificationData: data, localVerificationData: "", source: "app_store" },
-				productID: "premium_lifetime",
-				purchaseID: "1000000000000001",
-				status: "purchased",
-			},
-		};
-		const { status, body: answer } = await verify(body);
+		const { status, body: answer } = await verify(rawEvidenceBody(data));
 		expect(status).toBe(400);
 		expect(answer.error).toMatchObject({ code: "invalid_request", field: "purchaseDetails.verificationData.serverVerificationData" });
 	});

@@ -3,6 +3,7 @@ import { env, exports } from "cloudflare:workers";
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { channelName, type LiveMessage } from "../src/events/channel";
+import type { ServiceEvent } from "../src/events/model";
 import { APPLE_EVENTS } from "./support/apple-fixtures.ts";
 import { appleEmulator, appleVerifyBody } from "./support/apple-service.ts";
 import { SAMPLE_APP, TEST_APPS } from "./support/fixtures.ts";
@@ -152,6 +153,34 @@ describe("a user's live socket", () => {
 		expect(missed).toBeDefined();
 		expect(again.messages.some((m) => m.id === seen.id)).toBe(false);
 		again.ws.close();
+	});
+
+	it("tells a socket once when the same events are handed over twice at once (a retry racing the first hand-over)", async () => {
+		const user = uniqueUser("live");
+		const socket = await connect((await liveToken(user)).token);
+		const now = Date.now();
+		const event: ServiceEvent = {
+			id: crypto.randomUUID(),
+			type: "purchase.granted",
+			at: now,
+			appId: TEST_APPS.events.id,
+			userId: user,
+			store: "app_store",
+			claim: `app_store:${user}-tx`,
+			sequence: 1,
+			purchase: {
+				appId: TEST_APPS.events.id, store: "app_store", environment: "Sandbox", transactionId: `${user}-tx`, originalTransactionId: `${user}-tx`, subscriptionId: null,
+				linkedTransactionId: null, orderId: null, productId: "premium_lifetime", kind: "non_consumable", purchasedAt: now, expiresAt: null, graceExpiresAt: null,
+				willRenew: null, state: "active", quantity: 1, price: null, currency: null, needsAcknowledgement: false, asOf: now, userId: user,
+			},
+		};
+		const channel = env.CHANNELS.get(env.CHANNELS.idFromName(channelName(TEST_APPS.events.id, user)));
+		await Promise.all([channel.publish(TEST_APPS.events.id, user, [event]), channel.publish(TEST_APPS.events.id, user, [event])]);
+		await socket.next((m) => m.id === event.id);
+		// Anything the second hand-over told would be on its way by now.
+		await new Promise((resolve) => setTimeout(resolve, 300));
+		expect(socket.messages.filter((m) => m.id === event.id)).toHaveLength(1);
+		socket.ws.close();
 	});
 
 	it("keeps working after its Durable Object is evicted (hibernation)", async () => {

@@ -35,7 +35,6 @@ const SCHEMA = `
 	CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, at INTEGER NOT NULL);
 	CREATE TABLE IF NOT EXISTS entitlement (id TEXT PRIMARY KEY, active INTEGER NOT NULL);
 	CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, event TEXT NOT NULL);
-	CREATE TABLE IF NOT EXISTS owner (id INTEGER PRIMARY KEY CHECK (id = 1), app_id TEXT NOT NULL, user_id TEXT NOT NULL);
 `;
 
 const GRANTING: ReadonlySet<EventType> = new Set(["purchase.granted", "purchase.restored", "subscription.renewed", "entitlement.granted"]);
@@ -61,11 +60,13 @@ export class UserChannel extends DurableObject<Env> {
 	 * to the queue is retried from the alarm if the queue is unavailable.
 	 */
 	async publish(appId: string, userId: string, events: ServiceEvent[]): Promise<void> {
-		this.#sql.exec(`INSERT OR IGNORE INTO owner (id, app_id, user_id) VALUES (1, ?, ?)`, appId, userId);
-		const fresh = events.filter((e) => this.#sql.exec(`SELECT 1 FROM seen WHERE id = ?`, e.id).toArray().length === 0);
-		if (fresh.length === 0) return;
+		// Events handed over before (a retry) need no D1 read.
+		if (events.every((e) => this.#seen(e.id))) return;
 		const entitlements = await this.#entitlements(appId, userId);
-		// From here on, synchronous: the entitlement snapshot and what it derives change together.
+		// From here on, synchronous: which events are new (another hand-over of the same ones may have run during the
+		// read), the entitlement snapshot and what it derives change together.
+		const fresh = events.filter((e) => !this.#seen(e.id));
+		if (fresh.length === 0) return;
 		const now = Date.now();
 		for (const e of fresh) this.#sql.exec(`INSERT OR IGNORE INTO seen (id, at) VALUES (?, ?)`, e.id, now);
 		const derived: ServiceEvent[] = [];
@@ -112,6 +113,10 @@ export class UserChannel extends DurableObject<Env> {
 
 	override async alarm(): Promise<void> {
 		await this.#flush();
+	}
+
+	#seen(id: string): boolean {
+		return this.#sql.exec(`SELECT 1 FROM seen WHERE id = ?`, id).toArray().length > 0;
 	}
 
 	/** The user's entitlements now (D1 already holds the change: the claim hands events over after writing it). */

@@ -735,21 +735,22 @@ export class TransactionClaim extends DurableObject<Env> {
 					byUser.set(user, [...(byUser.get(user) ?? []), event]);
 				}
 			}
-			try {
-				const appId = this.#unit()!.app_id;
-				await Promise.all([...byUser].map(([user, list]) => this.env.CHANNELS.get(this.env.CHANNELS.idFromName(channelName(appId, user))).publish(appId, user, list)));
-				for (const { row } of unpublished) this.#sql.exec(`UPDATE outbox SET published = 1 WHERE id = ?`, row.id);
-			} catch (err) {
-				log.warn("events_not_published", { count: unpublished.length, error: err });
-			}
 			const unqueued = events.filter((e) => e.row.queued === 0);
-			try {
-				if (unqueued.length > 0) await this.env.EVENTS.sendBatch(unqueued.map(({ event }) => ({ body: { kind: "event", event }, contentType: "json" as const })));
-				for (const { row } of unqueued) this.#sql.exec(`UPDATE outbox SET queued = 1 WHERE id = ?`, row.id);
-			} catch (err) {
-				log.warn("events_not_queued", { count: unqueued.length, error: err });
+			const appId = this.#unit()!.app_id;
+			// Both at once, and what each took recorded in one write.
+			const [published, queued] = await Promise.allSettled([
+				Promise.all([...byUser].map(([user, list]) => this.env.CHANNELS.get(this.env.CHANNELS.idFromName(channelName(appId, user))).publish(appId, user, list))),
+				unqueued.length > 0 ? this.env.EVENTS.sendBatch(unqueued.map(({ event }) => ({ body: { kind: "event", event }, contentType: "json" as const }))) : undefined,
+			]);
+			if (published.status === "rejected") log.warn("events_not_published", { count: unpublished.length, error: published.reason });
+			if (queued.status === "rejected") log.warn("events_not_queued", { count: unqueued.length, error: queued.reason });
+			let handedOn = 0;
+			for (const { row } of events) {
+				const isPublished = row.published === 1 || published.status === "fulfilled";
+				const isQueued = row.queued === 1 || queued.status === "fulfilled";
+				if (isPublished && isQueued) handedOn += this.#sql.exec(`DELETE FROM outbox WHERE id = ?`, row.id).rowsWritten;
+				else this.#sql.exec(`UPDATE outbox SET published = ?, queued = ? WHERE id = ?`, isPublished ? 1 : 0, isQueued ? 1 : 0, row.id);
 			}
-			const handedOn = this.#sql.exec(`DELETE FROM outbox WHERE published = 1 AND queued = 1`).rowsWritten;
 			const left = this.#sql.exec(`SELECT 1 FROM outbox LIMIT 1`).toArray().length > 0;
 			// More than one round's worth: go on; nothing handed on this round: leave it to the alarm.
 			if (left && handedOn > 0) this.#dispatchAgain = true;

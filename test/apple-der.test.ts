@@ -99,6 +99,10 @@ describe("DER values", () => {
 			[0x18, "20250919194451.5Z"],
 			[0x18, "20251319194451Z"],
 			[0x0c, "250919194451Z"],
+			[0x17, "2509191944a1Z"],
+			[0x17, "+50919194451Z"],
+			[0x17, "250919194451z"],
+			[0x18, "2025091919445 Z"],
 		] as const) {
 			expect(refusal(() => at(tag, text)), text).toBeInstanceOf(DerError);
 		}
@@ -115,7 +119,7 @@ describe("DER values", () => {
 
 	it("takes base64 only in its own alphabet", () => {
 		expect(base64ToBytes("AAEC/w==")).toEqual(bytes(0, 1, 2, 255));
-		for (const text of ["AAEC_w==", "AAEC-w==", "AA EC", "A", "AAE=C", "AA=", "AAEC/w==\n"]) {
+		for (const text of ["AAEC_w==", "AAEC-w==", "AA EC", "A", "AAE=C", "AA=", "AAEC/w==\n", "AAEC/w===", "=AAA", "AAéC"]) {
 			expect(refusal(() => base64ToBytes(text)), text).toBeInstanceOf(DerError);
 		}
 	});

@@ -58,6 +58,9 @@ const MANY = 1000;
 /** The app with three webhook endpoints (the events app of the test fixtures, given a third endpoint here). */
 const WEBHOOK_APP: BenchApp = { id: TEST_APPS.events.id, bundleId: APPLE_EVENTS.bundleId };
 const CONNECTIONS = 64;
+/** After each case: how often the processes' CPU is read, and how long at most to wait for them to go idle. */
+const SETTLE_INTERVAL_MS = 250;
+const SETTLE_MAX_MS = 60_000;
 const OUT = ".tmp/bench-load";
 const HOST = "127.0.0.1";
 /** As in wrangler.toml and test/emulator/wrangler.toml. */
@@ -103,6 +106,8 @@ interface CaseRun {
 	/** 2xx answers that were not the expected one (a `false` from /verify, a /health that is not ok). */
 	wrongAnswers: number;
 	statuses: Record<string, number>;
+	/** How long the processes kept working after the case's last answer (ms), counted in cpuMs. */
+	settleMs?: number;
 }
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -280,7 +285,8 @@ async function main(): Promise<void> {
 		const runs: Partial<Record<CaseName, CaseRun>> = {};
 		for (const name of order) runs[name] = await runCase(targets(name), SECONDS);
 		rounds.push(runs as Record<CaseName, CaseRun>);
-		console.log(`  round ${r + 1}/${ROUNDS}: ${CASES.map((name) => `${name} ${Math.round(runs[name]!.rps)}/s`).join(", ")}`);
+		const busyAfter = (run: CaseRun) => ((run.settleMs ?? 0) >= 1000 ? ` (busy ${((run.settleMs ?? 0) / 1000).toFixed(1)} s after)` : "");
+		console.log(`  round ${r + 1}/${ROUNDS}: ${CASES.map((name) => `${name} ${Math.round(runs[name]!.rps)}/s${busyAfter(runs[name]!)}`).join(", ")}`);
 	}
 	if (pool.exhausted) throw new Error("the pool of fresh transactions ran out during a round: (c) would have replayed; raise the pool size");
 	if (notifications.app_store.exhausted || notifications.google_play.exhausted) throw new Error("a pool of notifications ran out during a round: one would have been a duplicate");
@@ -650,8 +656,30 @@ async function runCase(target: CaseRequest & { cpu: () => number | undefined; na
 	// autocannon needs at least one request per connection.
 	const amount = NOTIFY_CASES.has(target.name) ? Math.max(CONNECTIONS, seconds === SECONDS ? NOTIFICATIONS : Math.ceil(NOTIFICATIONS / 10)) : undefined;
 	const run = await runAutocannon(target, seconds, { connections: CONNECTIONS, amount });
+	// What the requests set off after their answers (events handed on, the queue consumer) belongs to this case,
+	// and must not run into the next case's time: wait until the processes are idle, counting the CPU they spend.
+	const settled = await settle(target.cpu);
 	const after = target.cpu();
-	return before === undefined || after === undefined || run.requests === 0 ? run : { ...run, cpuMs: (after - before) / 1e6 / run.requests };
+	const counted = before === undefined || after === undefined || run.requests === 0 ? run : { ...run, cpuMs: (after - before) / 1e6 / run.requests };
+	return { ...counted, settleMs: settled };
+}
+
+/** Milliseconds until `cpu` (the processes serving a case) has been idle for a moment: below 5 % of one core. */
+async function settle(cpu: () => number | undefined): Promise<number> {
+	const start = performance.now();
+	let last = cpu();
+	if (last === undefined) return 0;
+	for (;;) {
+		await new Promise((resolvePromise) => setTimeout(resolvePromise, SETTLE_INTERVAL_MS));
+		const now = cpu();
+		if (now === undefined) return performance.now() - start;
+		if ((now - last) / 1e6 < SETTLE_INTERVAL_MS * 0.05) return performance.now() - start;
+		if (performance.now() - start > SETTLE_MAX_MS) {
+			console.warn(`bench:load: the service was still busy ${SETTLE_MAX_MS / 1000} s after a case; going on`);
+			return performance.now() - start;
+		}
+		last = now;
+	}
 }
 
 /** autocannon for `seconds`, or for `amount` requests when given. */

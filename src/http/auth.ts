@@ -4,7 +4,7 @@ import type { AppConfig, Config } from "../config/schema";
 import type { AppEnv } from "./app";
 import { ApiError } from "./errors";
 import { enforceRateLimit } from "./rate-limit";
-import { indexOfSecret } from "./secrets";
+import { findSecret, indexOfSecret } from "./secrets";
 
 /** The token of an `Authorization: Bearer <token>` header, if that is what the header holds. */
 export function bearerToken(authorization: string | undefined): string | undefined {
@@ -24,10 +24,9 @@ export interface ApiEnv extends AppEnv {
 export async function appForApiKey(config: Config, authorization: string | undefined): Promise<{ app: AppConfig; keyIndex: number }> {
 	const key = bearerToken(authorization);
 	if (!key) throw new ApiError("unauthorized", "send the app's API key as `Authorization: Bearer <key>`");
-	const indexes = await Promise.all(config.apps.map((app) => indexOfSecret(key, app.apiKeys)));
-	const appIndex = indexes.findIndex((i) => i >= 0);
-	if (appIndex < 0) throw new ApiError("unauthorized", "the API key is not valid");
-	return { app: config.apps[appIndex]!, keyIndex: indexes[appIndex]! };
+	const found = await findSecret(key, config.apps.map((app) => app.apiKeys));
+	if (!found) throw new ApiError("unauthorized", "the API key is not valid");
+	return { app: config.apps[found.group]!, keyIndex: found.index };
 }
 
 /** Authenticates the server API key and counts the request against that key's rate limit. */

@@ -213,7 +213,7 @@ describe("a purchase's page", () => {
 		expect(response.status).toBe(303);
 		const page = await textOf(await browser.get(response.headers.get("location")!));
 		expect(page).toContain("Re-verified: the store says expired (was active).");
-		expect(page).toMatch(/reverify .* console:support customer says it lapsed/);
+		expect(page).toMatch(/reverify .* console:support customer says it lapsed applied/);
 	});
 
 	it("is not found for a purchase of an app the user may not see", async () => {

@@ -205,6 +205,42 @@ describe("support transfer and revoke", () => {
 	});
 });
 
+describe("support re-verify (POST /v1/purchases/{store}/{transactionId}/reverify)", () => {
+	const reverify = (token: string, reason: string) => call("POST", `/v1/purchases/google_play/${encodeURIComponent(token)}/reverify`, { reason }, bearer());
+	const auditOf = async (token: string) => (await json(await call("GET", `/v1/purchases/google_play/${encodeURIComponent(token)}`, undefined, bearer()))).audit as Record<string, unknown>[];
+
+	it("applies what the store says now, and audits who asked, why and what came of it", async () => {
+		const purchase = await emulator.createGooglePurchase({ productId: "premium_monthly", type: "subscription" });
+		const user = uniqueUser();
+		await verify(googleVerifyBody(purchase, { userIdentifier: user }));
+		await emulator.updateGooglePurchase(purchase.purchaseToken, { state: "expired", expiresInSeconds: -60, notify: false });
+		const response = await reverify(purchase.purchaseToken, "customer says it lapsed");
+		expect(response.status).toBe(200);
+		expect(await json(response)).toMatchObject({ status: "applied", before: "active", after: "expired" });
+		const again = await reverify(purchase.purchaseToken, "checking twice");
+		expect(await json(again)).toMatchObject({ status: "unchanged", before: "expired", after: "expired" });
+		expect(await auditOf(purchase.purchaseToken)).toEqual([
+			expect.objectContaining({ action: "claim", outcome: null }),
+			expect.objectContaining({ action: "reverify", fromUserId: user, toUserId: user, actor: `api-key:${SAMPLE_APP.id}:0`, reason: "customer says it lapsed", outcome: "applied" }),
+			expect.objectContaining({ action: "reverify", reason: "checking twice", outcome: "unchanged" }),
+		]);
+	});
+
+	it("changes nothing when the store no longer vouches for the purchase, and audits that too", async () => {
+		const purchase = await emulator.createGooglePurchase({ productId: "premium_lifetime" });
+		const user = uniqueUser();
+		await verify(googleVerifyBody(purchase, { userIdentifier: user }));
+		await emulator.fault({ match: purchase.purchaseToken, mode: "error", status: 410 });
+		const response = await reverify(purchase.purchaseToken, "chargeback e-mail");
+		expect(response.status).toBe(200);
+		const answer = await json(response);
+		expect(answer).toMatchObject({ status: "refused", before: "active", code: expect.any(String) });
+		const detail = await json(await call("GET", `/v1/purchases/google_play/${encodeURIComponent(purchase.purchaseToken)}`, undefined, bearer()));
+		expect(detail).toMatchObject({ owner: user, purchase: { state: "active" } });
+		expect(detail.audit.at(-1)).toMatchObject({ action: "reverify", fromUserId: user, toUserId: user, reason: "chargeback e-mail", outcome: `refused: ${answer.code}` });
+	});
+});
+
 describe("a padded user id", () => {
 	it("is refused on every route, naming the field, rather than stored under one name and looked up under another", async () => {
 		const tx = await appleEmulator.createTransaction();

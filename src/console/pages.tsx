@@ -324,6 +324,7 @@ export const PurchasePage: FC<{ user: ConsoleUser; csrf: string; app: AppConfig;
 									<th scope="col">To</th>
 									<th scope="col">By</th>
 									<th scope="col">Reason</th>
+									<th scope="col">Outcome</th>
 								</tr>
 							</thead>
 							<tbody>
@@ -335,6 +336,7 @@ export const PurchasePage: FC<{ user: ConsoleUser; csrf: string; app: AppConfig;
 										<td>{a.toUserId ?? "—"}</td>
 										<td>{a.actor}</td>
 										<td>{a.reason ?? "—"}</td>
+										<td>{a.outcome ?? "—"}</td>
 									</tr>
 								))}
 							</tbody>

@@ -4,7 +4,7 @@ import { withSchema } from "./schema";
 
 /**
  * The ownership_audit table (migrations/0003): every change of who owns a purchase, and every support action on it
- * (a re-verification with the store), with who did it and why.
+ * (a re-verification with the store, and what the store said), with who did it and why.
  */
 
 export type OwnershipAction = "claim" | "restore_transfer" | "transfer" | "revoke" | "reverify";
@@ -22,16 +22,18 @@ export interface AuditEntry {
 	/** "user" for a user's own claim or restore; "api-key:<app>:<n>" for a support action (the key's position, never the key). */
 	actor: string;
 	reason: string | null;
+	/** A re-verification's result: "applied", "unchanged", "refused: <code>" or "not asked: <why>" (migrations/0006); absent otherwise. */
+	outcome?: string | null;
 	at: number;
 }
 
 export function auditWrite(db: Pick<D1Database, "prepare">, e: AuditEntry): D1PreparedStatement {
 	return db
 		.prepare(
-			`INSERT INTO ownership_audit (id, store, claim_id, transaction_id, app_id, action, from_user_id, to_user_id, actor, reason, at)
-			 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (id) DO NOTHING`,
+			`INSERT INTO ownership_audit (id, store, claim_id, transaction_id, app_id, action, from_user_id, to_user_id, actor, reason, outcome, at)
+			 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (id) DO NOTHING`,
 		)
-		.bind(e.id, e.store, e.claimId, e.transactionId, e.appId, e.action, e.fromUserId, e.toUserId, e.actor, e.reason, e.at);
+		.bind(e.id, e.store, e.claimId, e.transactionId, e.appId, e.action, e.fromUserId, e.toUserId, e.actor, e.reason, e.outcome ?? null, e.at);
 }
 
 /** A claim's ownership changes, oldest first. */
@@ -39,11 +41,11 @@ export async function auditOf(db: D1Reader, store: Store, claimId: string): Prom
 	const { results } = await withSchema(() =>
 		db
 			.prepare(
-				`SELECT id, transaction_id, app_id, action, from_user_id, to_user_id, actor, reason, at FROM ownership_audit
+				`SELECT id, transaction_id, app_id, action, from_user_id, to_user_id, actor, reason, outcome, at FROM ownership_audit
 				 WHERE store = ?1 AND claim_id = ?2 ORDER BY at, id LIMIT 500`,
 			)
 			.bind(store, claimId)
-			.all<{ id: string; transaction_id: string; app_id: string; action: OwnershipAction; from_user_id: string | null; to_user_id: string | null; actor: string; reason: string | null; at: number }>(),
+			.all<{ id: string; transaction_id: string; app_id: string; action: OwnershipAction; from_user_id: string | null; to_user_id: string | null; actor: string; reason: string | null; outcome: string | null; at: number }>(),
 	);
 	return results.map((r) => ({
 		id: r.id,
@@ -54,6 +56,7 @@ export async function auditOf(db: D1Reader, store: Store, claimId: string): Prom
 		toUserId: r.to_user_id,
 		actor: r.actor,
 		reason: r.reason,
+		outcome: r.outcome,
 		at: r.at,
 	}));
 }

@@ -412,7 +412,7 @@ export class TransactionClaim extends DurableObject<Env> {
 		if (notificationId !== undefined) {
 			this.#sql.exec(`INSERT INTO seen_notification (id, at) VALUES (?, ?)`, notificationId, Date.now());
 		}
-		if (audited && statement.kind === "purchase" && this.#unit()) this.#audit("reverify", this.#unit()!.user_id, { ...audited, transactionId: statement.purchase.transactionId });
+		if (audited && statement.kind === "purchase" && this.#unit()) this.#audit("reverify", this.#unit()!.user_id, { ...audited, transactionId: statement.purchase.transactionId, outcome: status });
 		const unit = this.#unit();
 		if (unit?.user_id) this.#sql.exec(`UPDATE txn SET ack_state = 'pending' WHERE ack_state = 'none' AND json_extract(purchase, '$.needsAcknowledgement') = 1`);
 		return { status, history: await this.#settle(), ownerUserId: unit?.user_id ?? null };
@@ -619,7 +619,7 @@ export class TransactionClaim extends DurableObject<Env> {
 	}
 
 	/** An audit entry, written to D1's ownership_audit at the next #sync (with the rows it concerns). */
-	#audit(action: OwnershipAction, toUserId: string | null, change: { actor: string; reason: string | null; transactionId: string }): void {
+	#audit(action: OwnershipAction, toUserId: string | null, change: { actor: string; reason: string | null; transactionId: string; outcome?: string }): void {
 		const unit = this.#unit()!;
 		const entry: AuditEntry = {
 			id: crypto.randomUUID(),
@@ -632,6 +632,7 @@ export class TransactionClaim extends DurableObject<Env> {
 			toUserId,
 			actor: change.actor,
 			reason: change.reason,
+			...(change.outcome === undefined ? {} : { outcome: change.outcome }),
 			at: Date.now(),
 		};
 		this.#sql.exec(`INSERT INTO audit (id, entry) VALUES (?, ?)`, entry.id, JSON.stringify(entry));

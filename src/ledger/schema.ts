@@ -5,7 +5,7 @@ import { Misconfigured } from "../answers";
  * the folder). Applied by wrangler (`d1 migrations apply`), which records each in d1_migrations; never at request
  * time.
  */
-export const MIGRATIONS: readonly string[] = ["0001_purchases.sql", "0002_lifecycle.sql", "0003_ownership.sql", "0004_webhooks.sql", "0005_console.sql"];
+export const MIGRATIONS: readonly string[] = ["0001_purchases.sql", "0002_lifecycle.sql", "0003_ownership.sql", "0004_webhooks.sql", "0005_console.sql", "0006_audit_outcome.sql"];
 
 /** What an operator runs when the schema is missing or behind. */
 export const APPLY_MIGRATIONS =

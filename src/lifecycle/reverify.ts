@@ -4,7 +4,9 @@ import { withAmazonSubscription } from "../ledger/amazon-plan-change";
 import { unitIdOf } from "../ledger/claim";
 import { withGoogleSubscription } from "../ledger/google-chain";
 import { claimStub } from "../ledger/grant";
-import { findPurchase } from "../ledger/history";
+import { auditWrite } from "../ledger/audit";
+import { findPurchase, type HistoryEntry } from "../ledger/history";
+import { withSchema } from "../ledger/schema";
 import type { PurchaseState, Store } from "../purchase";
 import { listEvidence, type Evidence } from "../verification";
 import { applyStatement } from "./apply";
@@ -14,7 +16,8 @@ import { applyStatement } from "./apply";
  * purchase token, Apple by its transaction id (App Store Server API credentials needed), Amazon by its receipt id and
  * the Amazon user id RVS last confirmed it for (held by the claim). What the store says is
  * applied like any statement (merged by the store's time, through the claim; owners never change), and the request
- * is audited with who asked and why. A store that no longer knows the purchase changes nothing and says so.
+ * is audited with who asked, why, and what came of it. A store that no longer vouches for the purchase changes nothing
+ * and says so, and that is audited too: the trail shows every time support asked.
  */
 
 export type ReverifyOutcome =
@@ -37,7 +40,10 @@ export async function reverifyPurchase(env: Env, app: AppConfig, config: Config,
 			break;
 		case "amazon": {
 			const held = (await claimStub(env, store, unitIdOf(entry)).record())?.transactions.find((t) => t.purchase.transactionId === transactionId)?.purchase;
-			if (held?.storeUserId === undefined) return { status: "cannot_ask", message: "RVS needs the customer's Amazon user id, which this service has not recorded for this receipt: verify it again through the app" };
+			if (held?.storeUserId === undefined) {
+				await auditUnanswered(env, entry, actor, reason, "not asked: the Amazon user id is not known");
+				return { status: "cannot_ask", message: "RVS needs the customer's Amazon user id, which this service has not recorded for this receipt: verify it again through the app" };
+			}
 			evidence = { store, productId: entry.productId, receiptId: transactionId, amazonUserId: held.storeUserId };
 			break;
 		}
@@ -45,13 +51,36 @@ export async function reverifyPurchase(env: Env, app: AppConfig, config: Config,
 	let said;
 	try {
 		const found = (await listEvidence(app, config, evidence)).find((p) => p.transactionId === transactionId);
-		if (!found) return { status: "refused", before: entry.state, code: "invalid_purchase", message: "the store's answer does not hold this transaction" };
+		if (!found) {
+			await auditUnanswered(env, entry, actor, reason, "refused: invalid_purchase");
+			return { status: "refused", before: entry.state, code: "invalid_purchase", message: "the store's answer does not hold this transaction" };
+		}
 		said = store === "google_play" ? await withGoogleSubscription(env, app, config, found) : store === "amazon" ? await withAmazonSubscription(env.DB, found) : found;
 	} catch (err) {
-		if (err instanceof Refusal) return { status: "refused", before: entry.state, code: err.code, message: err.message };
-		throw err;
+		if (!(err instanceof Refusal)) throw err;
+		await auditUnanswered(env, entry, actor, reason, `refused: ${err.code}`);
+		return { status: "refused", before: entry.state, code: err.code, message: err.message };
 	}
 	const outcome = await applyStatement(env, store, unitIdOf(said), { kind: "purchase", purchase: said }, undefined, { actor, reason });
 	const after = (await findPurchase(env.DB, store, transactionId))?.state ?? entry.state;
 	return { status: outcome.status === "applied" ? "applied" : "unchanged", before: entry.state, after };
+}
+
+/** A re-verification that brought no statement to apply changes nothing, so no claim writes it: it goes to D1 here. */
+async function auditUnanswered(env: Env, entry: HistoryEntry, actor: string, reason: string, outcome: string): Promise<void> {
+	const row = {
+		id: crypto.randomUUID(),
+		store: entry.store,
+		claimId: unitIdOf(entry),
+		transactionId: entry.transactionId,
+		appId: entry.appId,
+		action: "reverify" as const,
+		fromUserId: entry.userId,
+		toUserId: entry.userId,
+		actor,
+		reason,
+		outcome,
+		at: Date.now(),
+	};
+	await withSchema(() => auditWrite(env.DB, row).run());
 }

@@ -120,6 +120,7 @@ export const AuditEntrySchema = z
 		toUserId: z.string().nullable(),
 		actor: z.string().describe('"user", "api-key:<app>:<n>", "console:<key name>" or "access:<e-mail>"; never a key.'),
 		reason: z.string().nullable(),
+		outcome: z.string().nullable().describe('A re-verification\'s result: "applied", "unchanged", "refused: <code>" or "not asked: <why>"; null for ownership changes.'),
 		at: z.number().int(),
 	})
 	.meta({ id: "AuditEntry" });

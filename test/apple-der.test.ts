@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { base64ToBytes, DerCursor, DerError, readOid, readString, readTime, readTlv, readUnsigned } from "../src/apple/der";
+import { base64ToBytes, certificateBase64ToBytes, DerCursor, DerError, readOid, readString, readTime, readTlv, readUnsigned } from "../src/apple/der";
 import { AppleVerificationError } from "../src/apple/errors";
 import { Oid, parseCertificate } from "../src/apple/x509";
 import { APPLE_RECEIPT_SIGNING_LEAF_2025, APPLE_WWDR_CA_G6 } from "./fixtures/apple/real-chain.ts";
@@ -122,6 +122,13 @@ describe("DER values", () => {
 		for (const text of ["AAEC_w==", "AAEC-w==", "AA EC", "A", "AAE=C", "AA=", "AAEC/w==\n", "AAEC/w===", "=AAA", "AAéC"]) {
 			expect(refusal(() => base64ToBytes(text)), text).toBeInstanceOf(DerError);
 		}
+	});
+
+	it("takes a certificate's base64 only as RFC 7515 writes x5c: the standard alphabet, padded, nothing else", () => {
+		expect(certificateBase64ToBytes("AAEC/w==")).toEqual(bytes(0, 1, 2, 255));
+		expect(certificateBase64ToBytes("AAECAw==")).toEqual(bytes(0, 1, 2, 3));
+		const refused = ["AAEC_w==", "AAEC-w==", "AA EC/w==", "AAEC\t/w==", "AAEC/w==\n", "\r\nAAEC/w==", "AAEC\f/w==", "AAEC\v/w==", "AAEC\u00a0/w==", "AAEC/w", "AAEC/w=", "AAEC/x==", "A", "AAEC/w===", "=AAA", "AAéC"];
+		for (const text of refused) expect(refusal(() => certificateBase64ToBytes(text)), JSON.stringify(text)).toBeInstanceOf(DerError);
 	});
 });
 

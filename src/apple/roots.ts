@@ -4,6 +4,7 @@
  * PKI's root.
  */
 import type { TrustedRoot, TrustStore } from "./chain";
+import { certificateBase64ToBytes } from "./der";
 import { AppleVerificationError } from "./errors";
 import { CURVES, importPublicKey, Oid, parseCertificateBase64, type Certificate } from "./x509";
 
@@ -80,7 +81,7 @@ const MAX_STORES = 8;
 export function createTrustStore(base64Roots: readonly string[] = DEFAULT_APPLE_ROOTS): TrustStore {
 	if (base64Roots.length === 0) throw new InvalidTrustedRootError(0, "list is empty: no Apple signed data could ever verify");
 	// Tolerate what copying a certificate by hand adds: PEM armour and line breaks.
-	const texts = base64Roots.map((base64) => base64.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ""));
+	const texts = base64Roots.map((base64) => (isBare(base64) ? base64 : base64.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, "")));
 	const key = texts.join(",");
 	const existing = stores.get(key);
 	if (existing) return existing;
@@ -94,6 +95,16 @@ export function createTrustStore(base64Roots: readonly string[] = DEFAULT_APPLE_
 	if (stores.size >= MAX_STORES) stores.delete(stores.keys().next().value!);
 	stores.set(key, store);
 	return store;
+}
+
+/** Base64 with nothing to strip (the usual case): no armour, no whitespace, so no regular expression to compile. */
+function isBare(text: string): boolean {
+	try {
+		certificateBase64ToBytes(text);
+		return true;
+	} catch {
+		return false;
+	}
 }
 
 /** The default store: Apple Root CA - G3. */

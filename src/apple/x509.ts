@@ -2,7 +2,7 @@
  * X.509 certificates, read only as far as Apple's chain check needs: what is signed, by which algorithm, the
  * names that link the chain, the validity window, the key, the CA flag and which extensions are present.
  */
-import { base64ToBytes, contextTag, DerCursor, DerError, encodingOf, readBitStringBytes, readBoolean, readInner, readOid, readSingle, readTime, readUnsigned, Tag, type Bytes, type Tlv } from "./der";
+import { certificateBase64ToBytes, contextTag, DerCursor, DerError, encodingOf, readBitStringBytes, readBoolean, readInner, readOid, readSingle, readTime, readUnsigned, Tag, type Bytes, type Tlv } from "./der";
 import { AppleVerificationError } from "./errors";
 
 export const Oid = {
@@ -50,7 +50,7 @@ export function parseCertificate(der: Bytes): Certificate {
 export function parseCertificateBase64(base64: string): Certificate {
 	let der: Bytes;
 	try {
-		der = base64ToBytes(base64);
+		der = certificateBase64ToBytes(base64);
 	} catch {
 		throw new AppleVerificationError("malformed", "certificate is not base64");
 	}

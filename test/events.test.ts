@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
@@ -205,4 +205,40 @@ describe("a webhook receiver down for good", () => {
 		}, 10_000);
 	});
 });
+});
+
+describe("the event log", () => {
+	it("holds a grant's events from the moment /verify answers: the claim writes them to D1 with the purchase", async () => {
+		const owner = uniqueUser("log");
+		const tx = await appleEmulator.createTransaction({ bundleId: APPLE_EVENTS.bundleId });
+		expect(await verify(appleVerifyBody(tx, { userIdentifier: owner, ...app }))).toEqual({ complete_purchase: true });
+		const detail = await json(await call("GET", `/v1/purchases/app_store/${tx.transactionId}`, undefined, key));
+		expect(detail.events).toEqual([expect.objectContaining({ type: "purchase.granted", transactionId: tx.transactionId, userId: owner })]);
+		// Counted once, though the queue's consumer sees it too.
+		const counted = await env.DB.prepare(`SELECT COUNT(*) AS n FROM events WHERE transaction_id = ?1 AND type = 'purchase.granted'`).bind(tx.transactionId).first<{ n: number }>();
+		expect(counted?.n).toBe(1);
+	});
+
+	it("is written by claims made before the outbox knew what D1 holds (storage version 2), once upgraded", async () => {
+		const purchase = await emulator.createGooglePurchase({ productId: "premium_monthly", type: "subscription", packageName: TEST_APPS.events.packageName });
+		expect(await verify(googleVerifyBody(purchase, { userIdentifier: uniqueUser("log"), appId: TEST_APPS.events.id, productID: "premium_monthly" }))).toEqual({ complete_purchase: true });
+		const stub = claimObject("google_play", purchase.purchaseToken);
+		// Back to version 2's storage, as a claim made before this version has it.
+		await runInDurableObject(stub, (_, state) => {
+			state.storage.sql.exec(`ALTER TABLE outbox DROP COLUMN recorded`);
+			state.storage.sql.exec(`UPDATE schema_version SET version = 2`);
+		});
+		await evictDurableObject(stub);
+		// The next use upgrades it, and the events it makes are recorded with the change, as in a new claim.
+		await emulator.updateGooglePurchase(purchase.purchaseToken, { state: "expired", expiresInSeconds: -60, notify: false });
+		const reverified = await call("POST", `/v1/purchases/google_play/${encodeURIComponent(purchase.purchaseToken)}/reverify`, { reason: "lapse check" }, key);
+		expect(await json(reverified)).toMatchObject({ status: "applied", after: "expired" });
+		const version = await runInDurableObject(stub, (_, state) => state.storage.sql.exec<{ version: number }>(`SELECT version FROM schema_version`).one().version);
+		expect(version).toBe(3);
+		const detail = await json(await call("GET", `/v1/purchases/google_play/${encodeURIComponent(purchase.purchaseToken)}`, undefined, key));
+		const types = detail.events.map((e: { type: string }) => e.type);
+		// The lapse also turned renewal off: two events at the same moment, in either order.
+		expect(types[0]).toBe("purchase.granted");
+		expect(types.slice(1).sort()).toEqual(["subscription.canceled", "subscription.expired"]);
+	});
 });

@@ -7,20 +7,22 @@ import { matchesFilter, type ServiceEvent } from "./model";
 import { deliver } from "./webhooks";
 
 /**
- * The events queue's consumer (this Worker's `queue` handler). Every event is recorded (src/ledger/event-log.ts). An event fans out to one delivery per webhook
+ * The events queue's consumer (this Worker's `queue` handler). Every event is recorded (src/ledger/event-log.ts), if
+ * its claim has not recorded it already with the purchase it reports. An event fans out to one delivery per webhook
  * endpoint whose filter takes it, each recorded in the delivery log and queued on its own, so each endpoint is
  * retried (with backoff, until a 2xx) without holding up the others. A delivery that keeps failing goes to the
  * dead-letter queue, whose consumer marks it dead in the log.
  */
 
-export type EventMessage = { kind: "event"; event: ServiceEvent } | { kind: "webhook"; deliveryId: string; endpoint: number; event: ServiceEvent };
+/** `recorded`: the claim wrote the event to D1 with the purchase it reports (src/ledger/claim.ts), so only its fan-out is left. */
+export type EventMessage = { kind: "event"; event: ServiceEvent; recorded?: boolean } | { kind: "webhook"; deliveryId: string; endpoint: number; event: ServiceEvent };
 
 export async function consumeEvents(batch: MessageBatch<EventMessage>, env: Env, config: Config, log: Logger): Promise<void> {
 	for (const message of batch.messages) {
 		try {
 			if (message.body.kind === "event") {
-				// Kept (a purchase's timeline, the daily counts) before it fans out; a retry records it once.
-				await recordEvent(env.DB, message.body.event);
+				// Kept (a purchase's timeline, the daily counts) before it fans out, unless its claim did; a retry records it once.
+				if (!message.body.recorded) await recordEvent(env.DB, message.body.event);
 				await fanOut(env, config, message.body.event);
 				message.ack();
 				continue;

@@ -7,8 +7,10 @@ import { auditWrite, type AuditEntry, type OwnershipAction } from "./audit";
 import { ownerOfSubscription, purchaseWrite } from "./history";
 import { mergeStatement, sameStatement, voided } from "./merge";
 import { channelName } from "../events/channel";
+import type { EventMessage } from "../events/consumer";
 import { viewOf, type EventType, type ServiceEvent } from "../events/model";
 import { observe, transitions, type Observed } from "../events/transitions";
+import { eventWrites } from "./event-log";
 import { d1Failure, withSchema } from "./schema";
 import { acknowledgeWithStore, consumeWithStore, StoreActionRefused } from "./store-actions";
 
@@ -184,8 +186,12 @@ const SCHEMA_V2 = `
 	CREATE TABLE outbox (id TEXT PRIMARY KEY, event TEXT NOT NULL, published INTEGER NOT NULL DEFAULT 0, queued INTEGER NOT NULL DEFAULT 0);
 `;
 
+/** Version 3: whether an event in the outbox is already in D1, written with the purchase it reports. */
+const OUTBOX_RECORDED = `ALTER TABLE outbox ADD COLUMN recorded INTEGER NOT NULL DEFAULT 0;`;
+
 /** The storage a new object starts with: today's version. */
-const SCHEMA = SCHEMA_V2;
+const SCHEMA = `${SCHEMA_V2}
+	${OUTBOX_RECORDED}`;
 
 /**
  * How objects made by earlier versions reach SCHEMA: UPGRADES[v] takes version v+1 to v+2. Append, never edit.
@@ -201,6 +207,7 @@ const UPGRADES = [
 	INSERT INTO txn (transaction_id, purchase, version, synced_version, ack_state, ack_attempts, consume_state)
 		SELECT transaction_id, purchase, 1, history_synced, ack_state, ack_attempts, consume_state FROM claim;
 	DROP TABLE claim;`,
+	OUTBOX_RECORDED,
 ];
 const VERSION = UPGRADES.length + 1;
 
@@ -725,7 +732,9 @@ export class TransactionClaim extends DurableObject<Env> {
 	/** One round of #dispatch; false when something could not be handed on (the alarm retries it). */
 	async #dispatchRound(): Promise<boolean> {
 		{
-			const rows = this.#sql.exec<{ id: string; event: string; published: number; queued: number }>(`SELECT id, event, published, queued FROM outbox ORDER BY rowid LIMIT 50`).toArray();
+			const rows = this.#sql
+				.exec<{ id: string; event: string; published: number; queued: number; recorded: number }>(`SELECT id, event, published, queued, recorded FROM outbox ORDER BY rowid LIMIT 50`)
+				.toArray();
 			if (rows.length === 0) return true;
 			const log = createLogger("claim:dispatch");
 			const events = rows.map((r) => ({ row: r, event: JSON.parse(r.event) as ServiceEvent }));
@@ -741,7 +750,9 @@ export class TransactionClaim extends DurableObject<Env> {
 			// Both at once, and what each took recorded in one write.
 			const [published, queued] = await Promise.allSettled([
 				Promise.all([...byUser].map(([user, list]) => this.env.CHANNELS.get(this.env.CHANNELS.idFromName(channelName(appId, user))).publish(appId, user, list))),
-				unqueued.length > 0 ? this.env.EVENTS.sendBatch(unqueued.map(({ event }) => ({ body: { kind: "event", event }, contentType: "json" as const }))) : undefined,
+				unqueued.length > 0
+					? this.env.EVENTS.sendBatch(unqueued.map(({ row, event }) => ({ body: { kind: "event", event, recorded: row.recorded === 1 } satisfies EventMessage, contentType: "json" as const })))
+					: undefined,
 			]);
 			if (published.status === "rejected") log.warn("events_not_published", { count: unpublished.length, error: published.reason });
 			if (queued.status === "rejected") log.warn("events_not_queued", { count: unqueued.length, error: queued.reason });
@@ -766,6 +777,9 @@ export class TransactionClaim extends DurableObject<Env> {
 			const stale = this.#txns().filter((row) => row.synced_version < row.version);
 			const audits = this.#sql.exec<{ id: string; entry: string }>(`SELECT id, entry FROM audit`).toArray();
 			if (!unit || (stale.length === 0 && audits.length === 0)) return "recorded";
+			// The events these changes made go with them: a purchase's timeline and the daily counts never lag (or
+			// miss) the purchase. Events with nothing to write beside them are left to the queue's consumer.
+			const events = this.#sql.exec<{ id: string; event: string }>(`SELECT id, event FROM outbox WHERE recorded = 0`).toArray();
 			// Written through a session so its bookmark can be handed to the caller, who then reads its own write from
 			// any replica (see src/http/session.ts).
 			const db = this.env.DB.withSession("first-primary");
@@ -775,6 +789,7 @@ export class TransactionClaim extends DurableObject<Env> {
 					db.batch([
 						...stale.map((row) => purchaseWrite(db, { purchase: readPurchase(row.purchase), userId: unit.user_id })),
 						...audits.map((a) => auditWrite(db, JSON.parse(a.entry) as AuditEntry)),
+						...events.flatMap((e) => eventWrites(db, JSON.parse(e.event) as ServiceEvent)),
 					]),
 				);
 			} catch (err) {
@@ -787,6 +802,7 @@ export class TransactionClaim extends DurableObject<Env> {
 			}
 			// D1 has them now: the object keeps only what D1 does not.
 			for (const a of audits) this.#sql.exec(`DELETE FROM audit WHERE id = ?`, a.id);
+			for (const e of events) this.#sql.exec(`UPDATE outbox SET recorded = 1 WHERE id = ?`, e.id);
 			this.#bookmark = db.getBookmark() ?? this.#bookmark;
 			return "recorded";
 		});

@@ -38,6 +38,14 @@ export function dayOf(ms: number): string {
 
 /** Records an event and counts it, in one batch; an event already recorded changes nothing. */
 export async function recordEvent(db: D1Database, event: ServiceEvent): Promise<void> {
+	await withSchema(() => db.batch(eventWrites(db, event)));
+}
+
+/**
+ * The statements that record an event and count it, for a batch: the consumer's (recordEvent), or the claim's own
+ * write of the purchase the event reports, so that the two land together. An event recorded before changes nothing.
+ */
+export function eventWrites(db: Pick<D1Database, "prepare">, event: ServiceEvent): D1PreparedStatement[] {
 	const counted = countedAs(event);
 	const statements: D1PreparedStatement[] = [];
 	if (counted) {
@@ -60,7 +68,7 @@ export async function recordEvent(db: D1Database, event: ServiceEvent): Promise<
 			)
 			.bind(event.id, event.appId, event.store, event.claim, event.purchase.transactionId, event.type, event.userId, event.purchase.environment, event.at, JSON.stringify(event)),
 	);
-	await withSchema(() => db.batch(statements));
+	return statements;
 }
 
 /** Counts a refusal answered to someone presenting evidence (what no event reports: most refusals touch no claim). */

@@ -639,7 +639,7 @@ export class TransactionClaim extends DurableObject<Env> {
 			toUserId,
 			actor: change.actor,
 			reason: change.reason,
-			...(change.outcome === undefined ? {} : { outcome: change.outcome }),
+			outcome: change.outcome ?? null,
 			at: Date.now(),
 		};
 		this.#sql.exec(`INSERT INTO audit (id, entry) VALUES (?, ?)`, entry.id, JSON.stringify(entry));

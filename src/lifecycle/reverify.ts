@@ -48,18 +48,18 @@ export async function reverifyPurchase(env: Env, app: AppConfig, config: Config,
 			break;
 		}
 	}
+	const refused = async (code: string, message: string): Promise<ReverifyOutcome> => {
+		await auditUnanswered(env, entry, actor, reason, `refused: ${code}`);
+		return { status: "refused", before: entry.state, code, message };
+	};
 	let said;
 	try {
 		const found = (await listEvidence(app, config, evidence)).find((p) => p.transactionId === transactionId);
-		if (!found) {
-			await auditUnanswered(env, entry, actor, reason, "refused: invalid_purchase");
-			return { status: "refused", before: entry.state, code: "invalid_purchase", message: "the store's answer does not hold this transaction" };
-		}
+		if (!found) return await refused("invalid_purchase", "the store's answer does not hold this transaction");
 		said = store === "google_play" ? await withGoogleSubscription(env, app, config, found) : store === "amazon" ? await withAmazonSubscription(env.DB, found) : found;
 	} catch (err) {
-		if (!(err instanceof Refusal)) throw err;
-		await auditUnanswered(env, entry, actor, reason, `refused: ${err.code}`);
-		return { status: "refused", before: entry.state, code: err.code, message: err.message };
+		if (err instanceof Refusal) return refused(err.code, err.message);
+		throw err;
 	}
 	const outcome = await applyStatement(env, store, unitIdOf(said), { kind: "purchase", purchase: said }, undefined, { actor, reason });
 	const after = (await findPurchase(env.DB, store, transactionId))?.state ?? entry.state;
